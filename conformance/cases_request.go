@@ -1,0 +1,285 @@
+package conformance
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+// echoLastID is a handler that sends its LastEventID as both data and ID, the
+// way a careless resuming handler would.
+func echoLastID(s *lifecycle.Session) error {
+	id := s.LastEventID()
+	if err := s.Send(lifecycle.Event{ID: id, Data: []byte("last=" + id)}); err != nil {
+		return err
+	}
+	<-s.Done()
+	return nil
+}
+
+// view is what a handler reports of its Request.
+type view struct {
+	Method, Path, Param, Remote, Proto, Body string
+	Query                                    map[string][]string
+	Header                                   string
+}
+
+func viewOf(s *lifecycle.Session) view {
+	r := s.Request()
+	return view{
+		Method: r.Method, Path: r.Path, Param: r.Param("name"), Remote: r.RemoteAddr,
+		Proto: r.Proto, Body: string(r.Body), Query: r.Query(), Header: r.Header.Get("X-Test"),
+	}
+}
+
+// sendView is a handler that sends viewOf(s) as JSON.
+func sendView(s *lifecycle.Session) error {
+	b, err := json.Marshal(viewOf(s))
+	if err != nil {
+		return err
+	}
+	if err := s.Send(lifecycle.Event{Data: b}); err != nil {
+		return err
+	}
+	<-s.Done()
+	return nil
+}
+
+func decodeView(c *C, ev Event) view {
+	c.Helper()
+	var v view
+	if err := json.Unmarshal([]byte(ev.Data), &v); err != nil {
+		c.Fatalf("decoding the handler's view %q: %v", ev.Data, err)
+	}
+	return v
+}
+
+func requestCases() []testCase {
+	lastID := func(name, rule string, opts lifecycle.Options, query string, header http.Header, want string) testCase {
+		return testCase{name: name, rule: rule, run: func(c *C) {
+			opts.Heartbeat = -1
+			srv := c.serve(echoLastID, opts, ServerConfig{})
+			st := srv.connect(srv.url("a", query), header)
+			if ev := c.next(st, 10*time.Second); ev.Data != "last="+want {
+				c.Errorf("handler saw %q, want LastEventID %q", ev.Data, want)
+			}
+		}}
+	}
+	return []testCase{
+		lastID("last-event-id-header",
+			"WHATWG §9.2.4: a reconnecting EventSource sends the last event ID in the Last-Event-ID header",
+			lifecycle.Options{}, "", http.Header{"Last-Event-Id": {"17"}}, "17"),
+		lastID("last-event-id-query",
+			"ssekit: without the header, the ID is read from the lastEventId query parameter (an "+
+				"EventSource cannot set headers on its first connection)",
+			lifecycle.Options{}, "lastEventId=18", nil, "18"),
+		lastID("last-event-id-query-custom",
+			"Options.LastEventIDParam names the query parameter",
+			lifecycle.Options{LastEventIDParam: "since"}, "since=19&lastEventId=0", nil, "19"),
+		lastID("last-event-id-query-off",
+			"Options.LastEventIDParam \"-\" turns the query fallback off",
+			lifecycle.Options{LastEventIDParam: "-"}, "lastEventId=20", nil, ""),
+		lastID("last-event-id-header-wins",
+			"ssekit: the Last-Event-ID header, which the browser maintains, wins over the query parameter",
+			lifecycle.Options{}, "lastEventId=21", http.Header{"Last-Event-Id": {"22"}}, "22"),
+		{
+			name: "last-event-id-hostile",
+			rule: "ssekit: a Last-Event-ID no stream could have sent (64 KiB, invalid UTF-8, NUL, CR or LF) " +
+				"is treated as absent: no crash, and never echoed raw into the stream",
+			run: func(c *C) {
+				srv := c.serve(echoLastID, lifecycle.Options{Heartbeat: -1}, ServerConfig{})
+				hostile := map[string]string{
+					"64KiB":        strings.Repeat("A", 64<<10),
+					"invalid-utf8": "\xff\xfe\xc3",
+					"nul":          "1\x00evil",
+					"crlf":         "1\r\nevent: evil\r\ndata: injected",
+					"lf":           "1\n\ndata: injected",
+				}
+				for name, value := range hostile {
+					srv.checkHostile(name, "lastEventId="+url.QueryEscape(value), nil, value)
+					if validHeaderValue(value) {
+						srv.checkHostile(name+"-header", "", http.Header{"Last-Event-Id": {value}}, value)
+					}
+				}
+				// The server still serves an ordinary stream afterwards.
+				st := srv.connect(srv.url("a", "lastEventId=ok"), nil)
+				if ev := c.next(st, 10*time.Second); ev.Data != "last=ok" {
+					c.Errorf("after hostile requests, handler saw %q, want last=ok", ev.Data)
+				}
+			},
+		},
+		{
+			name:  "request-view",
+			needs: []Capability{RouteParams},
+			rule: "ssekit: the session's Request carries the method, path, query, headers, route " +
+				"parameters, protocol and remote address of the request that opened it",
+			run: func(c *C) {
+				srv := c.serve(sendView, lifecycle.Options{Heartbeat: -1}, ServerConfig{})
+				var local string
+				ctx := httptrace.WithClientTrace(c.ctx, &httptrace.ClientTrace{
+					GotConn: func(info httptrace.GotConnInfo) { local = info.Conn.LocalAddr().String() },
+				})
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.url("alpha", "x=1&y=two+words&x=3"), nil)
+				req.Header.Set("X-Test", "header value")
+				resp, err := srv.http.Do(req)
+				if err != nil {
+					c.Fatal(err)
+				}
+				st := NewStream(resp)
+				c.Cleanup(func() { st.Close() })
+				v := decodeView(c, c.next(st, 10*time.Second))
+				want := view{Method: "GET", Path: "/sse/alpha", Param: "alpha", Remote: local, Proto: "HTTP/1.1",
+					Query: map[string][]string{"x": {"1", "3"}, "y": {"two words"}}, Header: "header value"}
+				if fmt.Sprint(v) != fmt.Sprint(want) {
+					c.Errorf("handler saw %+v\nwant %+v", v, want)
+				}
+			},
+		},
+		{
+			name: "request-body",
+			rule: "ssekit: the body of a POST that opens a stream is read (up to Options.MaxBodySize) " +
+				"into Request.Body before the stream opens",
+			run: func(c *C) {
+				srv := c.serve(sendView, lifecycle.Options{Heartbeat: -1}, ServerConfig{})
+				req, _ := http.NewRequestWithContext(c.ctx, http.MethodPost, srv.url("b", ""), strings.NewReader(`{"q":"hi"}`))
+				resp, err := srv.http.Do(req)
+				if err != nil {
+					c.Fatal(err)
+				}
+				st := NewStream(resp)
+				c.Cleanup(func() { st.Close() })
+				v := decodeView(c, c.next(st, 10*time.Second))
+				if v.Method != "POST" || v.Body != `{"q":"hi"}` {
+					c.Errorf("handler saw method %q body %q, want POST with the body", v.Method, v.Body)
+				}
+			},
+		},
+		{
+			name:    "request-view-concurrent",
+			needs:   []Capability{RouteParams},
+			timeout: 60 * time.Second,
+			rule: "ssekit: the Request is a copy; route params, query and headers stay correct while " +
+				"200 other streams are served at once (frameworks recycle their request objects)",
+			run: func(c *C) {
+				const n = 200
+				var arrived sync.WaitGroup
+				arrived.Add(n)
+				all := make(chan struct{})
+				go func() { arrived.Wait(); close(all) }()
+				srv := c.serve(func(s *lifecycle.Session) error {
+					arrived.Done()
+					select { // read the view only once every request has been parsed
+					case <-all:
+					case <-s.Done():
+						return nil
+					}
+					return sendView(s)
+				}, lifecycle.Options{Heartbeat: -1}, ServerConfig{})
+				errs := make(chan error, n)
+				for i := range n {
+					go func() { errs <- srv.checkConcurrentView(i) }()
+				}
+				for range n {
+					if err := waitFor(c, errs, 45*time.Second, "a concurrent stream"); err != nil {
+						c.Error(err)
+					}
+				}
+			},
+		},
+	}
+}
+
+// checkHostile opens a stream with a hostile last event ID and checks that
+// it is answered, either refused with a 4xx or served without the value.
+func (s *server) checkHostile(name, query string, header http.Header, value string) {
+	c := s.c
+	c.Helper()
+	req, _ := http.NewRequestWithContext(c.ctx, http.MethodGet, s.url("a", query), nil)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		c.Errorf("%s: request failed: %v", name, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+		return // refused by the framework before any handler: handled
+	}
+	if resp.StatusCode != http.StatusOK {
+		c.Errorf("%s: status %d", name, resp.StatusCode)
+		return
+	}
+	// Read the first event's bytes (the handler sends one, then waits).
+	var raw bytes.Buffer
+	p := NewParser(io.TeeReader(resp.Body, &raw))
+	done := make(chan error, 1)
+	var ev Event
+	go func() { var err error; ev, err = p.Next(); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			c.Errorf("%s: reading the event: %v", name, err)
+			return
+		}
+	case <-time.After(10 * time.Second):
+		resp.Body.Close()
+		<-done
+		c.Errorf("%s: no event within 10s", name)
+		return
+	}
+	if ev.Data != "last=" || ev.LastEventID != "" {
+		c.Errorf("%s: handler saw LastEventID %q, want it treated as absent", name, ev.Data)
+	}
+	if bytes.Contains(raw.Bytes(), []byte(value)) {
+		c.Errorf("%s: the hostile value was echoed into the stream", name)
+	}
+}
+
+// checkConcurrentView opens stream i with values unique to it and checks
+// the handler saw exactly those.
+func (s *server) checkConcurrentView(i int) error {
+	name := fmt.Sprintf("n%03d", i)
+	u := s.url(name, fmt.Sprintf("i=%d&pad=%s", i, strings.Repeat(name, i%7)))
+	req, _ := http.NewRequestWithContext(s.c.ctx, http.MethodGet, u, nil)
+	req.Header.Set("X-Test", "h-"+name)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("stream %d: %v", i, err)
+	}
+	defer resp.Body.Close()
+	ev, err := NewParser(resp.Body).Next()
+	if err != nil {
+		return fmt.Errorf("stream %d: %v", i, err)
+	}
+	var v view
+	if err := json.Unmarshal([]byte(ev.Data), &v); err != nil {
+		return fmt.Errorf("stream %d: %v", i, err)
+	}
+	wantQ := fmt.Sprint(map[string][]string{"i": {fmt.Sprint(i)}, "pad": {strings.Repeat(name, i%7)}})
+	if v.Param != name || v.Path != "/sse/"+name || v.Header != "h-"+name || fmt.Sprint(v.Query) != wantQ {
+		return fmt.Errorf("stream %d: handler saw param %q path %q header %q query %v; want its own values",
+			i, v.Param, v.Path, v.Header, v.Query)
+	}
+	return nil
+}
+
+// validHeaderValue reports whether v can be sent as a header value at all.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

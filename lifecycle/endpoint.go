@@ -1,0 +1,222 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// An Endpoint runs a Handler for every stream an adapter hands it and tracks
+// the open sessions so that Shutdown can end them together. It is the
+// framework-neutral thing a user builds once and mounts with any adapter
+// (even several at once). An Endpoint is safe for concurrent use.
+type Endpoint struct {
+	handler  Handler
+	opts     Options     // with defaults applied
+	header   http.Header // the response headers, never modified after NewEndpoint
+	retry    []byte      // the encoded Options.Retry hint, or nil
+	farewell []byte      // the encoded Options.Farewell, or nil
+
+	mu       sync.Mutex // guards the fields below
+	sessions map[*Session]struct{}
+	closing  bool          // Shutdown has been called
+	drained  chan struct{} // made by Shutdown; closed when sessions is empty
+}
+
+// NewEndpoint returns an Endpoint that serves h with opts. It panics if h is
+// nil or opts.Farewell is not a valid event: both are programming errors.
+func NewEndpoint(h Handler, opts Options) *Endpoint {
+	if h == nil {
+		panic("lifecycle: NewEndpoint with nil Handler")
+	}
+	e := &Endpoint{
+		handler:  h,
+		opts:     opts.withDefaults(),
+		sessions: make(map[*Session]struct{}),
+	}
+	e.header = http.Header{
+		"Content-Type":      {"text/event-stream"},
+		"Cache-Control":     {"no-cache"},
+		"X-Accel-Buffering": {"no"},
+	}
+	for k, vs := range opts.Header {
+		e.header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	if opts.Retry > 0 {
+		e.retry = append(appendRetry(nil, opts.Retry), '\n')
+	}
+	if opts.Farewell != nil {
+		b, err := opts.Farewell.AppendTo(nil)
+		if err != nil {
+			panic(fmt.Sprintf("lifecycle: NewEndpoint: Options.Farewell: %v", err))
+		}
+		e.farewell = b
+	}
+	return e
+}
+
+// Options returns the endpoint's options with defaults applied. Adapters
+// read MaxBodySize from it.
+func (e *Endpoint) Options() Options { return e.opts }
+
+// Active returns the number of sessions open now.
+func (e *Endpoint) Active() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.sessions)
+}
+
+// Serve runs one stream and returns when it is over: the handler has
+// returned and nothing will touch t again. Adapters call it on the request's
+// own goroutine.
+//
+// ctx must be canceled when the client has gone (its cause is recorded in
+// the close reason); its values are passed on to Session.Context. t is the
+// response and r the copied request. A HEAD request gets the status and
+// headers only, and the handler does not run.
+//
+// Serve never panics: a panicking handler or hook is recovered, logged and
+// recorded as the close reason.
+func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
+	if r.Method == http.MethodHead {
+		e.serveHead(t)
+		return
+	}
+	sctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	s := &Session{
+		ep:     e,
+		req:    r,
+		lastID: r.lastEventID(e.opts.LastEventIDParam),
+		opened: time.Now(),
+		ctx:    sctx,
+		cancel: cancel,
+		t:      t,
+	}
+	if !e.track(s) {
+		s.end(ErrShutdown)
+	}
+	defer e.untrack(s)
+	stop := context.AfterFunc(ctx, func() { s.end(reason(ErrClientGone, context.Cause(ctx))) })
+	defer stop()
+
+	if err := s.open(); err != nil {
+		info := s.release()
+		e.opts.Logger.Debug("sse: stream failed to open", "path", r.Path, "reason", info.Reason)
+		return
+	}
+	e.hook("OnOpen", s, func() {
+		if e.opts.OnOpen != nil {
+			e.opts.OnOpen(s)
+		}
+	})
+	// The handler runs even if the session has already ended (the client
+	// left during OnOpen, or Shutdown began): it sees Done closed and
+	// returns, and every opened session runs its handler exactly once.
+	s.end(e.run(s))
+	info := s.release()
+	e.opts.Logger.Debug("sse: session ended", "path", r.Path, "reason", info.Reason,
+		"duration", info.Duration, "events", info.Events, "bytes", info.Bytes)
+	e.hook("OnClose", s, func() {
+		if e.opts.OnClose != nil {
+			e.opts.OnClose(s, info)
+		}
+	})
+}
+
+// run calls the handler and returns the reason its return gives.
+func (e *Endpoint) run(s *Session) (r error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r = reason(ErrHandlerPanicked, panicError{v})
+			e.opts.Logger.Error("sse: handler panicked", "path", s.req.Path,
+				"panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	return reason(ErrHandlerReturned, e.handler(s))
+}
+
+// hook calls f, recovering and logging a panic.
+func (e *Endpoint) hook(name string, s *Session, f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			e.opts.Logger.Error("sse: hook panicked", "hook", name, "path", s.req.Path,
+				"panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+}
+
+// serveHead answers a HEAD request with the stream's status and headers.
+func (e *Endpoint) serveHead(t Transport) {
+	deadline := time.Time{}
+	if wt := e.opts.WriteTimeout; wt > 0 {
+		deadline = time.Now().Add(wt)
+	}
+	_ = t.SetWriteDeadline(deadline)
+	if t.WriteHeader(http.StatusOK, e.header) == nil {
+		_ = t.Flush()
+	}
+}
+
+// track registers s, or reports false if the endpoint is shutting down.
+func (e *Endpoint) track(s *Session) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return false
+	}
+	e.sessions[s] = struct{}{}
+	return true
+}
+
+func (e *Endpoint) untrack(s *Session) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.sessions[s]; !ok {
+		return
+	}
+	delete(e.sessions, s)
+	if e.closing && len(e.sessions) == 0 {
+		close(e.drained)
+	}
+}
+
+// Shutdown ends every open session with ErrShutdown, sends Options.Farewell
+// to each, and waits until all their handlers have returned or ctx is done,
+// returning ctx's error in that case. Streams that arrive afterwards are
+// opened and ended at once the same way, so their clients reconnect
+// elsewhere. Shutdown may be called more than once and concurrently.
+//
+// Server-level shutdown does not do this by itself: net/http's
+// Server.Shutdown waits for streaming handlers but never cancels them. Call
+// Shutdown from http.Server.RegisterOnShutdown or before the framework's own
+// shutdown (see the adapters' examples).
+func (e *Endpoint) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if !e.closing {
+		e.closing = true
+		e.drained = make(chan struct{})
+		if len(e.sessions) == 0 {
+			close(e.drained)
+		}
+	}
+	open := make([]*Session, 0, len(e.sessions))
+	for s := range e.sessions {
+		open = append(open, s)
+	}
+	drained := e.drained
+	e.mu.Unlock()
+
+	for _, s := range open {
+		s.end(ErrShutdown)
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,109 @@
+package lifecycle
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Defaults used where an Options field is zero.
+const (
+	DefaultHeartbeat        = 15 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultLastEventIDParam = "lastEventId"
+	DefaultMaxBodySize      = 64 << 10
+
+	// MaxLastEventIDLen is the longest Last-Event-ID accepted; a longer one
+	// is treated as absent.
+	MaxLastEventIDLen = 1024
+)
+
+// Options configures an Endpoint. The zero value means the defaults; each
+// field says its default and how to turn it off. Options is read once by
+// NewEndpoint and must not be changed afterwards.
+type Options struct {
+	// Heartbeat is how long a session may stay silent before a comment line
+	// is sent to keep proxies from timing the connection out and to find
+	// dead clients by a failing write. Default DefaultHeartbeat (15 s);
+	// negative turns heartbeats off.
+	Heartbeat time.Duration
+
+	// WriteTimeout bounds each write to the client (an event, a heartbeat,
+	// the headers). A write that takes longer ends the session with
+	// ErrWriteTimeout: this is what bounds a slow or stuck client. The
+	// deadline is extended before every write, so it never cuts a long stream
+	// and it replaces any whole-response deadline the server set (such as
+	// http.Server.WriteTimeout). Default DefaultWriteTimeout (10 s); negative
+	// means no deadline.
+	WriteTimeout time.Duration
+
+	// Retry, when positive, is sent as the first thing in every stream: the
+	// client waits this long before reconnecting. Default none.
+	Retry time.Duration
+
+	// Header holds extra response headers, added to every stream after the
+	// SSE headers (and so able to override them). Default none.
+	Header http.Header
+
+	// LastEventIDParam names the query parameter read for the last event ID
+	// when the request has no Last-Event-ID header (an EventSource cannot set
+	// headers, so a page resuming by hand puts the ID in the URL). Default
+	// DefaultLastEventIDParam ("lastEventId"); "-" turns the fallback off.
+	LastEventIDParam string
+
+	// MaxBodySize bounds the request body that adapters read into
+	// Request.Body before the stream opens; a larger body is answered with
+	// 413 and no stream. Default DefaultMaxBodySize (64 KiB); negative means
+	// the body is neither read nor kept.
+	MaxBodySize int64
+
+	// Farewell, when not nil, is sent to every session that Shutdown ends,
+	// after its handler returns and before the response ends. Set its Retry
+	// to spread reconnects out. Default none.
+	Farewell *Event
+
+	// OnOpen, when not nil, is called once per session after the headers
+	// have been sent and before the handler runs (a stream whose headers
+	// could not be written never opens: neither hook sees it). It runs on
+	// the request's goroutine: keep it short. A panic in it is recovered
+	// and logged.
+	OnOpen func(*Session)
+
+	// OnClose, when not nil, is called exactly once for every session that
+	// OnOpen was called for, after the handler has returned and the session
+	// has released its transport, with why and how it ended. A panic in it
+	// is recovered and logged.
+	OnClose func(*Session, CloseInfo)
+
+	// Logger receives a debug record per session end and error records for
+	// recovered panics. Default: nothing is logged.
+	Logger *slog.Logger
+}
+
+// CloseInfo describes how a session ended. It is passed to Options.OnClose.
+type CloseInfo struct {
+	Reason   error         // why it ended; see ErrClientGone and the other reasons
+	Duration time.Duration // from the open to the release of the transport
+	Events   int64         // events written, not counting comments and heartbeats
+	Bytes    int64         // body bytes written, including comments and heartbeats
+}
+
+// withDefaults returns o with zero fields replaced by their defaults.
+func (o Options) withDefaults() Options {
+	if o.Heartbeat == 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.LastEventIDParam == "" {
+		o.LastEventIDParam = DefaultLastEventIDParam
+	}
+	if o.MaxBodySize == 0 {
+		o.MaxBodySize = DefaultMaxBodySize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

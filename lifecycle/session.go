@@ -1,0 +1,290 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler serves one stream. It should send events until s.Done() is closed
+// and then return; its return ends the session if nothing else has. A
+// returned error is recorded in the close reason; it is never written to the
+// client. The same Handler value runs unchanged on every adapter.
+type Handler func(s *Session) error
+
+// A Session is one open event stream: what a Handler holds. All its methods
+// are safe for concurrent use by multiple goroutines. Writes are serialized:
+// the bytes of two events never interleave, and each event is flushed to the
+// client before Send returns.
+//
+// A session ends exactly once, for the first of these reasons: the client
+// goes away (ErrClientGone), the endpoint shuts down (ErrShutdown), a write
+// times out or fails (ErrWriteTimeout, ErrWriteFailed), the handler returns
+// or panics (ErrHandlerReturned, ErrHandlerPanicked), or Close or
+// CloseWithError is called. Once it has ended, Done is closed, Err reports
+// the reason, and every write method returns an error at once.
+type Session struct {
+	ep     *Endpoint
+	req    *Request
+	lastID string
+	opened time.Time
+
+	ctx    context.Context // canceled with the reason when the session ends
+	cancel context.CancelCauseFunc
+	ended  atomic.Pointer[endState] // set once, before ctx is canceled
+
+	// wmu serializes every use of the transport and guards the fields below.
+	// It is held for the whole of a write, which the write deadline bounds.
+	wmu       sync.Mutex
+	t         Transport // nil once released: nothing is written after that
+	buf       []byte    // encoding buffer, reused across events
+	heartbeat *time.Timer
+	lastWrite time.Time
+	events    int64
+	bytes     int64
+}
+
+// endState is what a session records when it ends.
+type endState struct {
+	reason  error // why the session ended
+	sendErr error // what writes return from then on: ErrEnded and the reason
+}
+
+// maxKeptBuffer is the largest encoding buffer a session keeps between
+// events; a larger one (from a rare big event) is dropped after use.
+const maxKeptBuffer = 64 << 10
+
+var heartbeatComment = []byte(":\n")
+
+// Request returns the copied view of the request that opened the stream.
+// The result is read-only and stays valid after the session ends.
+func (s *Session) Request() *Request { return s.req }
+
+// LastEventID returns the ID of the last event the client saw, from the
+// Last-Event-ID header or the query fallback (see Options.LastEventIDParam),
+// or "" if there is none or it could not be a valid ID.
+func (s *Session) LastEventID() string { return s.lastID }
+
+// Context returns a context that carries the request's values and is canceled
+// when the session ends, with the reason as its cause (see context.Cause).
+func (s *Session) Context() context.Context { return s.ctx }
+
+// Done returns a channel that is closed exactly once, when the session ends.
+func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Err returns nil while the session is open, and why it ended afterwards.
+func (s *Session) Err() error {
+	if st := s.ended.Load(); st != nil {
+		return st.reason
+	}
+	return nil
+}
+
+// Close ends the session with ErrClosed if it is still open. It does not wait
+// for the handler to return. Close is idempotent and always returns nil.
+func (s *Session) Close() error {
+	s.end(ErrClosed)
+	return nil
+}
+
+// CloseWithError ends the session with reason (ErrClosed if reason is nil) if
+// it is still open. The reason is reported as given by Err, the context's
+// cause and CloseInfo.
+func (s *Session) CloseWithError(reason error) {
+	if reason == nil {
+		reason = ErrClosed
+	}
+	s.end(reason)
+}
+
+// Send writes e and flushes it to the client. It returns a *FieldError
+// (matching ErrInvalidEvent) without writing anything if e is invalid, an
+// error matching ErrEnded at once if the session has ended, and otherwise the
+// write error, which also ends the session.
+func (s *Session) Send(e Event) error {
+	if st := s.ended.Load(); st != nil {
+		return st.sendErr
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	buf, err := e.AppendTo(s.buf[:0])
+	if err != nil {
+		return err
+	}
+	if err := s.writeLocked(buf); err != nil {
+		return err
+	}
+	s.events++
+	if cap(buf) > maxKeptBuffer {
+		buf = nil
+	}
+	s.buf = buf
+	return nil
+}
+
+// Comment writes text as comment lines, one per line of text, and flushes
+// them. Clients ignore comments; they keep intermediaries from timing out.
+func (s *Session) Comment(text string) error {
+	return s.writeFrame(func(b []byte) []byte { return appendComment(b, text) })
+}
+
+// SetRetry tells the client to wait d before reconnecting. d is written in
+// whole milliseconds; a negative d is rejected with a *FieldError.
+func (s *Session) SetRetry(d time.Duration) error {
+	if d < 0 {
+		return &FieldError{Field: "Retry", Reason: "is negative"}
+	}
+	return s.writeFrame(func(b []byte) []byte { return append(appendRetry(b, d), '\n') })
+}
+
+// ResetLastID clears the client's last event ID, so that it reconnects
+// without a Last-Event-ID. (An Event with an empty ID leaves it unchanged.)
+func (s *Session) ResetLastID() error {
+	return s.writeFrame(func(b []byte) []byte { return append(b, "id\n\n"...) })
+}
+
+// writeFrame encodes a non-event frame into the session buffer and writes it.
+func (s *Session) writeFrame(encode func([]byte) []byte) error {
+	if st := s.ended.Load(); st != nil {
+		return st.sendErr
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.buf = encode(s.buf[:0])
+	return s.writeLocked(s.buf)
+}
+
+// writeLocked writes p and flushes it. s.wmu must be held. A failure ends
+// the session and is returned as its reason.
+func (s *Session) writeLocked(p []byte) error {
+	if st := s.ended.Load(); st != nil {
+		return st.sendErr
+	}
+	now := time.Now()
+	if err := s.setDeadlineLocked(now); err != nil {
+		return err
+	}
+	if _, err := s.t.Write(p); err != nil {
+		return s.fail(err)
+	}
+	if err := s.t.Flush(); err != nil {
+		return s.fail(err)
+	}
+	s.lastWrite = now
+	s.bytes += int64(len(p))
+	return nil
+}
+
+func (s *Session) setDeadlineLocked(now time.Time) error {
+	var deadline time.Time
+	if wt := s.ep.opts.WriteTimeout; wt > 0 {
+		deadline = now.Add(wt)
+	}
+	if err := s.t.SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// fail ends the session because the transport returned err, and returns the
+// reason built from it.
+func (s *Session) fail(err error) error {
+	r := reason(ErrWriteFailed, err)
+	if isTimeout(err) {
+		r = reason(ErrWriteTimeout, err)
+	}
+	s.end(r)
+	return r
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// end records r as the reason and closes Done, unless the session has
+// already ended. It never blocks on a write.
+func (s *Session) end(r error) {
+	st := &endState{reason: r, sendErr: reason(ErrEnded, r)}
+	if s.ended.CompareAndSwap(nil, st) {
+		s.cancel(r)
+	}
+}
+
+// open sends the status line, the headers and the initial retry hint, and
+// arms the heartbeat.
+func (s *Session) open() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	now := time.Now()
+	if err := s.setDeadlineLocked(now); err != nil {
+		return err
+	}
+	if err := s.t.WriteHeader(http.StatusOK, s.ep.header); err != nil {
+		return s.fail(err)
+	}
+	if len(s.ep.retry) > 0 {
+		if _, err := s.t.Write(s.ep.retry); err != nil {
+			return s.fail(err)
+		}
+		s.bytes += int64(len(s.ep.retry))
+	}
+	if err := s.t.Flush(); err != nil {
+		return s.fail(err)
+	}
+	s.lastWrite = now
+	if hb := s.ep.opts.Heartbeat; hb > 0 {
+		s.heartbeat = time.AfterFunc(hb, s.beat)
+	}
+	return nil
+}
+
+// beat runs on the heartbeat timer: it writes a comment if the session has
+// been silent for a whole interval, and re-arms the timer for the next
+// moment the session could have been silent that long.
+func (s *Session) beat() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.t == nil || s.ended.Load() != nil {
+		return
+	}
+	hb := s.ep.opts.Heartbeat
+	if idle := time.Since(s.lastWrite); idle < hb {
+		s.heartbeat.Reset(hb - idle)
+		return
+	}
+	if s.writeLocked(heartbeatComment) == nil {
+		s.heartbeat.Reset(hb)
+	}
+}
+
+// release writes the farewell if the session was ended by Shutdown, stops the
+// heartbeat, and detaches the transport: once release returns nothing is
+// written to it again.
+func (s *Session) release() CloseInfo {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.heartbeat != nil {
+		s.heartbeat.Stop()
+	}
+	r := s.Err()
+	if f := s.ep.farewell; f != nil && s.t != nil && errors.Is(r, ErrShutdown) {
+		// The session has ended, so bypass writeLocked's check; a failure
+		// here changes nothing but the byte count.
+		if s.setDeadlineLocked(time.Now()) == nil {
+			if _, err := s.t.Write(f); err == nil && s.t.Flush() == nil {
+				s.bytes += int64(len(f))
+			}
+		}
+	}
+	s.t = nil
+	return CloseInfo{Reason: r, Duration: time.Since(s.opened), Events: s.events, Bytes: s.bytes}
+}
