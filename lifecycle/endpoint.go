@@ -2,7 +2,9 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -99,12 +101,26 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 		s.end(ErrShutdown)
 	}
 	defer e.untrack(s)
-	stop := context.AfterFunc(ctx, func() { s.end(reason(ErrClientGone, context.Cause(ctx))) })
+	stop := context.AfterFunc(ctx, func() {
+		// A transport may cancel ctx from inside a failing write (net/http
+		// does, on any connection write error). Waiting for the write lock
+		// lets that write record its own reason, such as ErrWriteTimeout,
+		// first; when no write is in flight this does not wait.
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		s.end(reason(ErrClientGone, context.Cause(ctx)))
+	})
 	defer stop()
 
 	if err := s.open(); err != nil {
 		info := s.release()
-		e.opts.Logger.Debug("sse: stream failed to open", "path", r.Path, "reason", info.Reason)
+		// A response that cannot flush is a misconfiguration (a middleware
+		// that buffers), not a client leaving: say so loudly.
+		level := slog.LevelDebug
+		if errors.Is(info.Reason, http.ErrNotSupported) {
+			level = slog.LevelError
+		}
+		e.opts.Logger.Log(ctx, level, "sse: stream failed to open", "path", r.Path, "reason", info.Reason)
 		return
 	}
 	e.hook("OnOpen", s, func() {
