@@ -174,6 +174,35 @@ func lifecycleCases() []testCase {
 			},
 		},
 		{
+			name: "slow-client-write-timeout",
+			rule: "Options.WriteTimeout: a client that stops reading ends the session with " +
+				"ErrWriteTimeout once a write has been blocked that long; nothing buffers without bound",
+			run: func(c *C) {
+				rec := newRecorder()
+				sendErr := make(chan error, 1)
+				chunk := lifecycle.Event{Data: []byte(strings.Repeat("s", 64<<10))}
+				srv := c.serve(func(s *lifecycle.Session) error {
+					for i := 0; i < 4096; i++ { // 256 MiB at most: far beyond any socket buffer
+						if err := s.Send(chunk); err != nil {
+							sendErr <- err
+							return nil
+						}
+					}
+					sendErr <- nil
+					return nil
+				}, rec.hook(lifecycle.Options{Heartbeat: -1, WriteTimeout: 300 * time.Millisecond}), ServerConfig{})
+				rc := srv.dial()
+				rc.SetReadBuffer(4096)
+				rc.request(c, "GET", "/sse/a", "HTTP/1.1", nil, "")
+				// Never read: the stream fills the socket buffers and blocks.
+				err := waitFor(c, sendErr, 20*time.Second, "Send's error to a client that stopped reading")
+				if !errors.Is(err, lifecycle.ErrWriteTimeout) {
+					c.Errorf("Send to a stalled client returned %v, want ErrWriteTimeout", err)
+				}
+				c.wantReason(rec.waitClose(c, 5*time.Second).Info.Reason, lifecycle.ErrWriteTimeout)
+			},
+		},
+		{
 			name: "handler-return-ends-cleanly",
 			rule: "ssekit: the handler returning ends the response cleanly (the client reads to a proper " +
 				"end of body, no half event) with ErrHandlerReturned, wrapping a returned error",
