@@ -13,7 +13,7 @@ import (
 // roundTrip is a case that sends evs and checks that a spec-exact client
 // dispatches exactly want.
 func roundTrip(name, rule string, evs []lifecycle.Event, want []Event) testCase {
-	return testCase{name: name, rule: rule, run: func(c *C) {
+	return testCase{name: name, rule: rule, run: func(c *caseT) {
 		srv := c.serve(sendThenWait(evs...), lifecycle.Options{Heartbeat: -1}, ServerConfig{})
 		st := srv.connect(srv.url("a", ""), nil)
 		for i, w := range want {
@@ -88,7 +88,7 @@ func encodingCases() []testCase {
 			name: "reset-last-id",
 			rule: "WHATWG §9.2.6: an empty id field resets the last event ID; Session.ResetLastID is the " +
 				"deliberate way to write one",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(func(s *lifecycle.Session) error {
 					s.Send(lifecycle.Event{ID: "7", Data: []byte("a")})
 					if err := s.ResetLastID(); err != nil {
@@ -111,7 +111,7 @@ func encodingCases() []testCase {
 			name: "invalid-fields-rejected",
 			rule: "ssekit: an ID or type with CR or LF, an ID with NUL, or a negative retry is rejected " +
 				"with a *FieldError naming the field, and nothing of that event is written",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				type bad struct {
 					ev    lifecycle.Event
 					field string
@@ -159,7 +159,7 @@ func encodingCases() []testCase {
 			name: "retry-field",
 			rule: "WHATWG §9.2.6: retry sets the reconnection time in integer milliseconds, from " +
 				"Event.Retry or Session.SetRetry",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(func(s *lifecycle.Session) error {
 					s.Send(lifecycle.Event{Retry: 2500 * time.Millisecond, Data: []byte("a")})
 					s.SetRetry(3 * time.Second)
@@ -182,7 +182,7 @@ func encodingCases() []testCase {
 			name: "comments",
 			rule: "WHATWG §9.2.6: a line starting with a colon is a comment the client ignores; " +
 				"Session.Comment and Event.Comment write one per line of text and dispatch nothing",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(func(s *lifecycle.Session) error {
 					s.Comment("one\ntwo\r\nthree")
 					s.Send(lifecycle.Event{Comment: "lead", Data: []byte("x")})

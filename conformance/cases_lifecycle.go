@@ -25,7 +25,7 @@ func lifecycleCases() []testCase {
 			name: "heartbeat-interval",
 			rule: "Options.Heartbeat: a silent stream gets a comment every interval, so proxies keep it " +
 				"open and dead clients are found by a failing write",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				const interval = 100 * time.Millisecond
 				srv := c.serve(waitDone, lifecycle.Options{Heartbeat: interval}, ServerConfig{})
 				start := time.Now()
@@ -52,7 +52,7 @@ func lifecycleCases() []testCase {
 		{
 			name: "heartbeat-only-when-silent",
 			rule: "ssekit: a heartbeat is sent only after a whole interval without any write",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				const interval = 600 * time.Millisecond
 				srv := c.serve(func(s *lifecycle.Session) error {
 					for i := range 60 {
@@ -78,7 +78,7 @@ func lifecycleCases() []testCase {
 			needs: []Capability{IdleDisconnect},
 			rule: "ssekit: a client closing its connection (FIN) while nothing is written ends the " +
 				"session with ErrClientGone within 2s, with heartbeats off",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				idleDisconnect(c, func(rc *rawConn) error { return rc.Close() })
 			},
 		},
@@ -87,7 +87,7 @@ func lifecycleCases() []testCase {
 			needs: []Capability{IdleDisconnect},
 			rule: "ssekit: a client resetting its connection (RST, SO_LINGER 0) while nothing is written " +
 				"ends the session with ErrClientGone within 2s, with heartbeats off",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				idleDisconnect(c, func(rc *rawConn) error {
 					if err := rc.SetLinger(0); err != nil {
 						return err
@@ -101,7 +101,7 @@ func lifecycleCases() []testCase {
 			needs: []Capability{IdleDisconnect},
 			rule: "ssekit: a stream opened by a POST (300 KiB body, more than net/http discards by itself) " +
 				"still notices the client closing",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				rec := newRecorder()
 				opts := rec.hook(lifecycle.Options{Heartbeat: -1, MaxBodySize: 1 << 20})
 				srv := c.serve(waitDone, opts, ServerConfig{})
@@ -121,7 +121,7 @@ func lifecycleCases() []testCase {
 			needs: []Capability{ServerTimeouts},
 			rule: "ssekit: a server read timeout shorter than the stream's silence does not end it: the " +
 				"read deadline armed for the request must not pass for a client going away",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				rec := newRecorder()
 				send := make(chan struct{})
 				srv := c.serve(func(s *lifecycle.Session) error {
@@ -152,7 +152,7 @@ func lifecycleCases() []testCase {
 			needs: []Capability{ServerTimeouts},
 			rule: "ssekit: a server write timeout shorter than the stream does not cut it: the deadline " +
 				"is extended before each write (Options.WriteTimeout bounds each write instead)",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(func(s *lifecycle.Session) error {
 					for i := range 12 {
 						if err := s.Send(lifecycle.Event{ID: strconv.Itoa(i)}); err != nil {
@@ -177,7 +177,7 @@ func lifecycleCases() []testCase {
 			name: "slow-client-write-timeout",
 			rule: "Options.WriteTimeout: a client that stops reading ends the session with " +
 				"ErrWriteTimeout once a write has been blocked that long; nothing buffers without bound",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				rec := newRecorder()
 				sendErr := make(chan error, 1)
 				chunk := lifecycle.Event{Data: []byte(strings.Repeat("s", 64<<10))}
@@ -206,7 +206,7 @@ func lifecycleCases() []testCase {
 			name: "handler-return-ends-cleanly",
 			rule: "ssekit: the handler returning ends the response cleanly (the client reads to a proper " +
 				"end of body, no half event) with ErrHandlerReturned, wrapping a returned error",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				boom := errors.New("boom")
 				rec := newRecorder()
 				srv := c.serve(func(s *lifecycle.Session) error {
@@ -238,7 +238,7 @@ func lifecycleCases() []testCase {
 			name: "handler-panic-recovered",
 			rule: "ssekit: a panicking handler is recovered: the session ends with ErrHandlerPanicked " +
 				"carrying the value, the response ends, and the server keeps serving",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				rec := newRecorder()
 				srv := c.serve(func(s *lifecycle.Session) error {
 					if s.Request().Param("name") == "panic" {
@@ -266,7 +266,7 @@ func lifecycleCases() []testCase {
 			name: "send-after-end-errors-at-once",
 			rule: "ssekit: once a session has ended, Send, Comment, SetRetry and ResetLastID return an " +
 				"error matching ErrEnded and the reason at once; they never block or panic",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				results := make(chan error, 1)
 				srv := c.serve(func(s *lifecycle.Session) error {
 					<-s.Done()
@@ -297,7 +297,7 @@ func lifecycleCases() []testCase {
 			name: "close-idempotent",
 			rule: "ssekit: Close ends the session once with ErrClosed; Close again and CloseWithError " +
 				"afterwards change nothing; Done is closed and the context's cause is the reason",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				rec := newRecorder()
 				check := make(chan error, 1)
 				srv := c.serve(func(s *lifecycle.Session) error {
@@ -331,7 +331,7 @@ func lifecycleCases() []testCase {
 			name: "hooks-fire-once",
 			rule: "Options.OnOpen and OnClose fire exactly once per session; OnClose gets the reason, " +
 				"duration, events sent and body bytes written",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				rec := newRecorder()
 				srv := c.serve(func(s *lifecycle.Session) error {
 					time.Sleep(20 * time.Millisecond)
@@ -369,7 +369,7 @@ func lifecycleCases() []testCase {
 			name: "shutdown-ends-sessions",
 			rule: "Endpoint.Shutdown ends every open session with ErrShutdown, sends the farewell, " +
 				"waits for the handlers, and answers later streams with the farewell at once",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				rec := newRecorder()
 				farewell := &lifecycle.Event{Type: "bye", Data: []byte("restarting"), Retry: 2 * time.Second}
 				srv := c.serve(sendThenWait(msg("hello")), rec.hook(lifecycle.Options{Heartbeat: -1, Farewell: farewell}), ServerConfig{})
@@ -399,7 +399,7 @@ func lifecycleCases() []testCase {
 			timeout: 90 * time.Second,
 			rule: "ssekit: 200 sessions opened and closed by the client leave no goroutine behind " +
 				"(go.uber.org/goleak)",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				rec := newRecorder()
 				srv := c.serve(sendThenWait(msg("hi")), rec.hook(lifecycle.Options{Heartbeat: 50 * time.Millisecond}), ServerConfig{})
 				cycle := func(i int) {
@@ -428,7 +428,7 @@ func lifecycleCases() []testCase {
 
 // idleDisconnect opens an idle stream on a raw connection, ends the
 // connection with hangUp, and checks the session ends with ErrClientGone.
-func idleDisconnect(c *C, hangUp func(*rawConn) error) {
+func idleDisconnect(c *caseT, hangUp func(*rawConn) error) {
 	rec := newRecorder()
 	returned := make(chan struct{})
 	srv := c.serve(func(s *lifecycle.Session) error {
@@ -453,7 +453,7 @@ func idleDisconnect(c *C, hangUp func(*rawConn) error) {
 }
 
 // checkFarewell reads the farewell event and the clean end of st.
-func checkFarewell(c *C, name string, st *Stream) {
+func checkFarewell(c *caseT, name string, st *Stream) {
 	c.Helper()
 	ev := c.next(st, 10*time.Second)
 	if ev.Type != "bye" || ev.Data != "restarting" {
@@ -473,7 +473,7 @@ func concurrencyCases() []testCase {
 		name: "concurrent-senders",
 		rule: "ssekit: Send is safe for concurrent use; 50 goroutines sending at once produce only " +
 			"whole events, none lost, each goroutine's in order",
-		run: func(c *C) {
+		run: func(c *caseT) {
 			const senders, each = 50, 40
 			srv := c.serve(func(s *lifecycle.Session) error {
 				var wg sync.WaitGroup

@@ -54,7 +54,7 @@ func sendView(s *lifecycle.Session) error {
 	return nil
 }
 
-func decodeView(c *C, ev Event) view {
+func decodeView(c *caseT, ev Event) view {
 	c.Helper()
 	var v view
 	if err := json.Unmarshal([]byte(ev.Data), &v); err != nil {
@@ -65,7 +65,7 @@ func decodeView(c *C, ev Event) view {
 
 func requestCases() []testCase {
 	lastID := func(name, rule string, opts lifecycle.Options, query string, header http.Header, want string) testCase {
-		return testCase{name: name, rule: rule, run: func(c *C) {
+		return testCase{name: name, rule: rule, run: func(c *caseT) {
 			opts.Heartbeat = -1
 			srv := c.serve(echoLastID, opts, ServerConfig{})
 			st := srv.connect(srv.url("a", query), header)
@@ -95,7 +95,7 @@ func requestCases() []testCase {
 			name: "last-event-id-hostile",
 			rule: "ssekit: a Last-Event-ID no stream could have sent (64 KiB, invalid UTF-8, NUL, CR or LF) " +
 				"is treated as absent: no crash, and never echoed raw into the stream",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(echoLastID, lifecycle.Options{Heartbeat: -1}, ServerConfig{})
 				hostile := map[string]string{
 					"64KiB":        strings.Repeat("A", 64<<10),
@@ -122,7 +122,7 @@ func requestCases() []testCase {
 			needs: []Capability{RouteParams},
 			rule: "ssekit: the session's Request carries the method, path, query, headers, route " +
 				"parameters, protocol and remote address of the request that opened it",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(sendView, lifecycle.Options{Heartbeat: -1}, ServerConfig{})
 				var local string
 				ctx := httptrace.WithClientTrace(c.ctx, &httptrace.ClientTrace{
@@ -148,7 +148,7 @@ func requestCases() []testCase {
 			name: "request-body",
 			rule: "ssekit: the body of a POST that opens a stream is read (up to Options.MaxBodySize) " +
 				"into Request.Body before the stream opens",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(sendView, lifecycle.Options{Heartbeat: -1}, ServerConfig{})
 				req, _ := http.NewRequestWithContext(c.ctx, http.MethodPost, srv.url("b", ""), strings.NewReader(`{"q":"hi"}`))
 				resp, err := srv.http.Do(req)
@@ -169,7 +169,7 @@ func requestCases() []testCase {
 			timeout: 60 * time.Second,
 			rule: "ssekit: the Request is a copy; route params, query and headers stay correct while " +
 				"200 other streams are served at once (frameworks recycle their request objects)",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				const n = 200
 				var arrived sync.WaitGroup
 				arrived.Add(n)

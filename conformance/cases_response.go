@@ -38,7 +38,7 @@ func responseCases() []testCase {
 			rule: "WHATWG HTML §9.2 (server-sent events): a stream is served with status 200 and " +
 				"Content-Type text/event-stream; ssekit adds Cache-Control: no-cache (no cache may hold " +
 				"a stream) and X-Accel-Buffering: no (nginx must not buffer it), and never a Content-Length",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(waitDone, lifecycle.Options{}, ServerConfig{})
 				st := srv.connect(srv.url("a", ""), nil)
 				h := st.Response.Header
@@ -59,7 +59,7 @@ func responseCases() []testCase {
 		{
 			name: "extra-headers",
 			rule: "Options.Header: extra response headers are sent with every stream and override the defaults",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				opts := lifecycle.Options{Header: http.Header{
 					"X-Stream":      {"one", "two"},
 					"cache-control": {"no-store"},
@@ -78,7 +78,7 @@ func responseCases() []testCase {
 			name: "headers-before-first-event",
 			rule: "ssekit: the status and headers reach the client when the stream opens, before any " +
 				"event, so a browser's EventSource fires open at once",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(waitDone, lifecycle.Options{Heartbeat: -1}, ServerConfig{})
 				done := make(chan error, 1)
 				go func() {
@@ -97,7 +97,7 @@ func responseCases() []testCase {
 			name: "events-flushed-promptly",
 			rule: "ssekit: Session.Send flushes each event to the client before it returns; nothing " +
 				"waits in a buffer for the next event or the end of the response",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				ack := make(chan struct{})
 				srv := c.serve(func(s *lifecycle.Session) error {
 					for i := range 5 {
@@ -127,7 +127,7 @@ func responseCases() []testCase {
 			name: "retry-hint-first",
 			rule: "Options.Retry: the reconnection hint is the first thing in every stream " +
 				"(WHATWG: retry field, integer milliseconds)",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(sendThenWait(lifecycle.Event{Data: []byte("x")}),
 					lifecycle.Options{Retry: 1500 * time.Millisecond}, ServerConfig{})
 				st := srv.connect(srv.url("a", ""), nil)
@@ -145,7 +145,7 @@ func responseCases() []testCase {
 			needs: []Capability{Head},
 			rule: "ssekit: HEAD gets the stream's status and headers and no body, and no handler is " +
 				"left running (net/http drops body writes for HEAD, so a stream would never end)",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				ran := make(chan struct{}, 1)
 				srv := c.serve(func(s *lifecycle.Session) error {
 					ran <- struct{}{}
@@ -177,7 +177,7 @@ func responseCases() []testCase {
 			needs: []Capability{HTTP10},
 			rule: "RFC 9112 §6.1, §6.3: an HTTP/1.0 client cannot decode chunked framing; its stream " +
 				"is close-delimited, and it ends when the connection closes",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(func(s *lifecycle.Session) error {
 					s.Send(lifecycle.Event{ID: "1", Data: []byte("one")})
 					s.Send(lifecycle.Event{ID: "2", Data: []byte("two\nlines")})
@@ -206,7 +206,7 @@ func responseCases() []testCase {
 			needs: []Capability{Pipelining},
 			rule: "RFC 9112 §9.3.2: a request pipelined behind the stream's request is neither lost " +
 				"nor mixed into the stream; it is answered after the stream ends",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				srv := c.serve(func(s *lifecycle.Session) error {
 					s.Send(lifecycle.Event{Data: []byte("for " + s.Request().Param("name"))})
 					return nil
@@ -234,7 +234,7 @@ func responseCases() []testCase {
 			name: "body-too-large",
 			rule: "Options.MaxBodySize: a request body over the limit is answered 413 before any " +
 				"stream opens, and the handler does not run",
-			run: func(c *C) {
+			run: func(c *caseT) {
 				ran := make(chan struct{}, 1)
 				srv := c.serve(func(s *lifecycle.Session) error {
 					ran <- struct{}{}
@@ -255,7 +255,7 @@ func responseCases() []testCase {
 }
 
 // parseAll parses a whole stream body.
-func parseAll(c *C, body []byte) []Event {
+func parseAll(c *caseT, body []byte) []Event {
 	c.Helper()
 	p := NewParser(strings.NewReader(string(body)))
 	var evs []Event

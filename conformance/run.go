@@ -28,7 +28,7 @@ type testCase struct {
 	rule    string // the rule checked, with where it comes from
 	needs   []Capability
 	timeout time.Duration // the watchdog's limit; zero means defaultCaseTimeout
-	run     func(c *C)
+	run     func(c *caseT)
 }
 
 // Run runs the whole suite against the adapter h starts, one subtest per
@@ -71,12 +71,12 @@ func runCase(t *testing.T, h Harness, tc testCase) {
 			t.Logf("rule: %s", tc.rule)
 		}
 	})
-	tc.run(&C{T: t, h: h, ctx: ctx})
+	tc.run(&caseT{T: t, h: h, ctx: ctx})
 }
 
-// C is a case's view of the test: the testing.T, the harness, and a context
+// caseT is a case's view of the test: the testing.T, the harness, and a context
 // the watchdog cancels.
-type C struct {
+type caseT struct {
 	*testing.T
 	h   Harness
 	ctx context.Context
@@ -84,14 +84,14 @@ type C struct {
 
 // server is one started endpoint.
 type server struct {
-	c    *C
+	c    *caseT
 	ep   *lifecycle.Endpoint
 	base string
 	http *http.Client
 }
 
 // serve starts h with opts on a fresh server of the framework under test.
-func (c *C) serve(h lifecycle.Handler, opts lifecycle.Options, cfg ServerConfig) *server {
+func (c *caseT) serve(h lifecycle.Handler, opts lifecycle.Options, cfg ServerConfig) *server {
 	c.Helper()
 	ep := lifecycle.NewEndpoint(h, opts)
 	base := c.h.Start(c.T, ep, route, cfg)
@@ -157,7 +157,7 @@ func (s *server) do(method, url string, header http.Header, body string) (*http.
 }
 
 // next returns the next event of st, failing the case if none arrives within d.
-func (c *C) next(st *Stream, d time.Duration) Event {
+func (c *caseT) next(st *Stream, d time.Duration) Event {
 	c.Helper()
 	ev, err := c.nextErr(st, d)
 	if err != nil {
@@ -167,7 +167,7 @@ func (c *C) next(st *Stream, d time.Duration) Event {
 }
 
 // nextErr is next, returning the error (io.EOF at a clean end).
-func (c *C) nextErr(st *Stream, d time.Duration) (Event, error) {
+func (c *caseT) nextErr(st *Stream, d time.Duration) (Event, error) {
 	type result struct {
 		ev  Event
 		err error
@@ -212,7 +212,7 @@ func (s *server) dial() *rawConn {
 }
 
 // request writes a raw HTTP request for path on rc.
-func (rc *rawConn) request(c *C, method, path, proto string, header http.Header, body string) {
+func (rc *rawConn) request(c *caseT, method, path, proto string, header http.Header, body string) {
 	c.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s\r\nHost: %s\r\n", method, path, proto, rc.RemoteAddr())
@@ -232,7 +232,7 @@ func (rc *rawConn) request(c *C, method, path, proto string, header http.Header,
 }
 
 // response reads a response head from rc, failing within d.
-func (rc *rawConn) response(c *C, method string, d time.Duration) *http.Response {
+func (rc *rawConn) response(c *caseT, method string, d time.Duration) *http.Response {
 	c.Helper()
 	rc.SetReadDeadline(time.Now().Add(d))
 	resp, err := http.ReadResponse(rc.r, &http.Request{Method: method})
@@ -247,18 +247,18 @@ func (rc *rawConn) response(c *C, method string, d time.Duration) *http.Response
 type recorder struct {
 	mu     sync.Mutex
 	opens  int
-	closes []CloseRecord
-	closed chan CloseRecord // receives every close, buffered
+	closes []closeRecord
+	closed chan closeRecord // receives every close, buffered
 }
 
-// CloseRecord is what OnClose received.
-type CloseRecord struct {
+// closeRecord is what OnClose received.
+type closeRecord struct {
 	Info    lifecycle.CloseInfo
 	Request *lifecycle.Request
 	Ctx     context.Context
 }
 
-func newRecorder() *recorder { return &recorder{closed: make(chan CloseRecord, 1024)} }
+func newRecorder() *recorder { return &recorder{closed: make(chan closeRecord, 1024)} }
 
 // hook installs the recorder's hooks into opts.
 func (r *recorder) hook(opts lifecycle.Options) lifecycle.Options {
@@ -268,7 +268,7 @@ func (r *recorder) hook(opts lifecycle.Options) lifecycle.Options {
 		r.mu.Unlock()
 	}
 	opts.OnClose = func(s *lifecycle.Session, info lifecycle.CloseInfo) {
-		rec := CloseRecord{Info: info, Request: s.Request(), Ctx: s.Context()}
+		rec := closeRecord{Info: info, Request: s.Request(), Ctx: s.Context()}
 		r.mu.Lock()
 		r.closes = append(r.closes, rec)
 		r.mu.Unlock()
@@ -278,7 +278,7 @@ func (r *recorder) hook(opts lifecycle.Options) lifecycle.Options {
 }
 
 // waitClose returns the next session end, failing the case after d.
-func (r *recorder) waitClose(c *C, d time.Duration) CloseRecord {
+func (r *recorder) waitClose(c *caseT, d time.Duration) closeRecord {
 	c.Helper()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
@@ -301,7 +301,7 @@ func (r *recorder) counts() (opens, closes int) {
 }
 
 // wantReason fails the case unless err matches want.
-func (c *C) wantReason(err, want error) {
+func (c *caseT) wantReason(err, want error) {
 	c.Helper()
 	if !errors.Is(err, want) {
 		c.Errorf("close reason = %v, want one matching %v", err, want)
@@ -309,7 +309,7 @@ func (c *C) wantReason(err, want error) {
 }
 
 // waitFor receives from ch, failing the case after d.
-func waitFor[T any](c *C, ch <-chan T, d time.Duration, what string) T {
+func waitFor[T any](c *caseT, ch <-chan T, d time.Duration, what string) T {
 	c.Helper()
 	timer := time.NewTimer(d)
 	defer timer.Stop()

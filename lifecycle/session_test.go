@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
@@ -262,3 +264,5 @@ func BenchmarkSend(b *testing.B) {
 	s.Close()
 	<-done
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
