@@ -2,4 +2,20 @@ module github.com/ssekit/ssekit
 
 go 1.24.0
 
-require go.uber.org/goleak v1.3.0
+require (
+	github.com/gofiber/fiber/v2 v2.52.15
+	github.com/valyala/fasthttp v1.71.0
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/andybalholm/brotli v1.2.1 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/mattn/go-colorable v0.1.13 // indirect
+	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/mattn/go-runewidth v0.0.16 // indirect
+	github.com/rivo/uniseg v0.2.0 // indirect
+	github.com/valyala/bytebufferpool v1.0.0 // indirect
+	golang.org/x/sys v0.41.0 // indirect
+)

@@ -209,6 +209,13 @@ func (s *server) checkHostile(name, query string, header http.Header, value stri
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
+		if len(header) > 0 {
+			// A server may refuse an oversized or malformed header by
+			// closing the connection before the client has finished
+			// sending it; the case checks afterwards that it still serves.
+			c.Logf("%s: refused by closing the connection: %v", name, err)
+			return
+		}
 		c.Errorf("%s: request failed: %v", name, err)
 		return
 	}

@@ -76,7 +76,10 @@ func (e *Endpoint) Active() int {
 // own goroutine.
 //
 // ctx must be canceled when the client has gone (its cause is recorded in
-// the close reason); its values are passed on to Session.Context. t is the
+// the close reason, wrapped in ErrClientGone). An adapter that learns of its
+// server shutting down ends the session gracefully by canceling ctx with
+// ErrShutdown as the cause (see context.WithCancelCause). The values of ctx
+// are passed on to Session.Context. t is the
 // response and r the copied request. A HEAD request gets the status and
 // headers only, and the handler does not run.
 //
@@ -108,7 +111,11 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 		// first; when no write is in flight this does not wait.
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
-		s.end(reason(ErrClientGone, context.Cause(ctx)))
+		if cause := context.Cause(ctx); errors.Is(cause, ErrShutdown) {
+			s.end(ErrShutdown)
+		} else {
+			s.end(reason(ErrClientGone, cause))
+		}
 	})
 	defer stop()
 
