@@ -117,6 +117,6 @@ func (a *appStreams) run(ep *lifecycle.Endpoint, srv *fasthttp.Server, fctx *fas
 	// A connection whose stream ended cleanly goes back to fasthttp for the
 	// client's next request, unless the client left or the app is closing.
 	if complete && !left && !a.isClosing() {
-		serveRest(srv, conn, w.pending)
+		serveRest(srv, conn, w.pending, fctx.Done())
 	}
 }

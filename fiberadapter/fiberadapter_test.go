@@ -14,15 +14,25 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// fasthttp starts one process-wide goroutine that refreshes the Date
-	// header once a second, on purpose and forever.
 	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
+		// fasthttp refreshes the Date header in one process-wide goroutine.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		// Fiber's limiter storage and logger start goroutines that run for
+		// the life of the process: they belong to the middleware, not to
+		// sessions.
+		goleak.IgnoreAnyFunction("github.com/gofiber/fiber/v2/internal/memory.(*Storage).gc"),
+		goleak.IgnoreAnyFunction("github.com/gofiber/fiber/v2/internal/memory.New.StartTimeStampUpdater.func1.1"),
+		goleak.IgnoreAnyFunction("github.com/gofiber/fiber/v2/middleware/logger.New.func1"),
+	)
 }
 
 // startApp serves app on a new 127.0.0.1 listener and shuts it down at cleanup.
 func startApp(t *testing.T, app *fiber.App) string {
 	t.Helper()
+	// fasthttp keeps idle workers, and its pool's cleaner sleeps, for
+	// MaxIdleWorkerDuration (10 s by default); shorten it so that leak checks
+	// see only what sessions leave behind.
+	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -42,15 +52,11 @@ func startApp(t *testing.T, app *fiber.App) string {
 }
 
 func newApp(cfg conformance.ServerConfig) *fiber.App {
-	app := fiber.New(fiber.Config{
+	return fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 	})
-	// fasthttp keeps idle workers for 10 s by design; shorten that so the
-	// suite's goroutine-leak check sees only what sessions leave behind.
-	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
-	return app
 }
 
 func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.ServerConfig) string {

@@ -44,13 +44,44 @@ func (c *reusedConn) Close() error {
 // close rather than for ServeConn: the hijack handler that called it must not
 // return, which would make fasthttp close the connection under the new
 // stream.
-func serveRest(srv *fasthttp.Server, conn net.Conn, pending []byte) {
-	real := conn
-	if u, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
-		real = u.UnsafeConn()
-	}
+//
+// shuttingDown is closed when srv begins to shut down. fasthttp counts a
+// connection it is handed as new, idle only after 5 s, so its Shutdown would
+// wait that long for this one; instead the wait for the next request is
+// expired at once (a request in progress still gets its response, after
+// which fasthttp, shutting down, closes the connection).
+func serveRest(srv *fasthttp.Server, conn net.Conn, pending []byte, shuttingDown <-chan struct{}) {
+	real := underlying(conn)
 	rc := &reusedConn{Conn: conn, real: real, pending: pending, closed: make(chan struct{})}
 	conn.SetDeadline(time.Time{})
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-shuttingDown:
+			real.SetReadDeadline(time.Now()) // real, not conn: fasthttp may release conn
+		case <-stop:
+		}
+	}()
 	srv.ServeConn(rc)
 	<-rc.closed
+	close(stop)
+	<-stopped
+}
+
+// underlying returns the network connection under fasthttp's hijack wrappers
+// and this package's reusedConn, however deeply a kept-alive connection has
+// been hijacked again. Unlike the wrappers, which fasthttp recycles, it stays
+// a valid (if closed) value.
+func underlying(conn net.Conn) net.Conn {
+	for {
+		switch c := conn.(type) {
+		case *reusedConn:
+			conn = c.real
+		case interface{ UnsafeConn() net.Conn }:
+			conn = c.UnsafeConn()
+		default:
+			return conn
+		}
+	}
 }

@@ -1,0 +1,237 @@
+package fiberadapter_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/etag"
+	"github.com/gofiber/fiber/v2/middleware/helmet"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/gofiber/fiber/v2/middleware/logger"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+
+	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+// hello sends one event and waits for the end.
+func hello(s *lifecycle.Session) error {
+	if err := s.Send(lifecycle.Event{ID: "1", Data: []byte("hello " + s.Request().Param("name"))}); err != nil {
+		return err
+	}
+	<-s.Done()
+	return nil
+}
+
+// rawClient does not ask for compression, so a compressed body would show.
+func rawClient(t *testing.T) *http.Client {
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// stream opens url with header and reads the first event within 5 s: a
+// stream buffered by a middleware would not deliver it.
+func stream(t *testing.T, url string, header http.Header) *conformance.Stream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	st, err := conformance.Connect(ctx, rawClient(t), url, header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ev, err := st.Next()
+	if err != nil {
+		t.Fatalf("first event: %v (a middleware held the stream back?)", err)
+	}
+	if !strings.HasPrefix(ev.Data, "hello") {
+		t.Fatalf("first event %+v", ev)
+	}
+	return st
+}
+
+// mount serves handler behind mw at /sse/:name.
+func mount(t *testing.T, cfg fiber.Config, h lifecycle.Handler, opts lifecycle.Options, mw ...fiber.Handler) (string, *lifecycle.Endpoint) {
+	t.Helper()
+	cfg.DisableStartupMessage = true
+	app := fiber.New(cfg)
+	for _, m := range mw {
+		app.Use(m)
+	}
+	ep := lifecycle.NewEndpoint(h, opts)
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	return startApp(t, app), ep
+}
+
+func TestMiddlewareCORS(t *testing.T) {
+	base, _ := mount(t, fiber.Config{}, hello, lifecycle.Options{}, cors.New(cors.Config{AllowOrigins: "https://app.example"}))
+	st := stream(t, base+"/sse/a", http.Header{"Origin": {"https://app.example"}})
+	if got := st.Response.Header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+		t.Errorf("Access-Control-Allow-Origin = %q", got)
+	}
+	if got := st.Response.Header.Values("Vary"); !strings.Contains(strings.Join(got, ","), "Origin") {
+		t.Errorf("Vary = %q, want Origin", got)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the logger's goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestMiddlewareLogger(t *testing.T) {
+	var out lockedBuffer
+	base, _ := mount(t, fiber.Config{}, hello, lifecycle.Options{}, logger.New(logger.Config{Output: &out}))
+	stream(t, base+"/sse/logged", nil)
+	if got := out.String(); !strings.Contains(got, "200") || !strings.Contains(got, "/sse/logged") {
+		t.Errorf("log = %q, want the stream's request with status 200", got)
+	}
+}
+
+func TestMiddlewareRecover(t *testing.T) {
+	ended := make(chan lifecycle.CloseInfo, 4)
+	base, _ := mount(t, fiber.Config{}, func(s *lifecycle.Session) error {
+		if s.Request().Param("name") == "panic" {
+			s.Send(lifecycle.Event{Data: []byte("hello, then panic")})
+			panic("handler bug")
+		}
+		return hello(s)
+	}, lifecycle.Options{OnClose: func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { ended <- ci }}, recover.New())
+	st := stream(t, base+"/sse/panic", nil)
+	if _, err := st.Next(); err == nil {
+		t.Error("the stream went on after the handler panicked")
+	}
+	if ci := <-ended; !errors.Is(ci.Reason, lifecycle.ErrHandlerPanicked) {
+		t.Errorf("reason %v, want ErrHandlerPanicked", ci.Reason)
+	}
+	stream(t, base+"/sse/after", nil) // the app keeps serving
+}
+
+func TestMiddlewareRequestIDAndHeadersSetAfterTheHandler(t *testing.T) {
+	after := func(c *fiber.Ctx) error {
+		c.Cookie(&fiber.Cookie{Name: "session", Value: "abc"})
+		err := c.Next()
+		c.Set("X-Set-After", "yes") // after the adapter's handler has returned
+		return err
+	}
+	base, _ := mount(t, fiber.Config{}, hello, lifecycle.Options{}, requestid.New(), helmet.New(), after)
+	st := stream(t, base+"/sse/a", nil)
+	h := st.Response.Header
+	for name, want := range map[string]string{
+		"X-Request-Id":           "", // any non-empty value
+		"X-Content-Type-Options": "nosniff",
+		"X-Set-After":            "yes",
+		"Content-Type":           "text/event-stream",
+	} {
+		got := h.Get(name)
+		if got == "" || (want != "" && got != want) {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if c := st.Response.Cookies(); len(c) != 1 || c[0].Name != "session" || c[0].Value != "abc" {
+		t.Errorf("cookies = %v, want session=abc", c)
+	}
+}
+
+func TestMiddlewareLimiter(t *testing.T) {
+	ran := make(chan struct{}, 8)
+	base, _ := mount(t, fiber.Config{}, func(s *lifecycle.Session) error {
+		ran <- struct{}{}
+		return hello(s)
+	}, lifecycle.Options{}, limiter.New(limiter.Config{Max: 2, Expiration: time.Minute}))
+	stream(t, base+"/sse/a", nil)
+	stream(t, base+"/sse/b", nil)
+	resp, err := rawClient(t).Get(base + "/sse/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != fiber.StatusTooManyRequests {
+		t.Errorf("third stream: status %d, want 429 before any stream starts", resp.StatusCode)
+	}
+	if len(ran) != 2 {
+		t.Errorf("the handler ran %d times, want 2", len(ran))
+	}
+}
+
+func TestMiddlewareCompressNeverBuffersTheStream(t *testing.T) {
+	base, _ := mount(t, fiber.Config{}, hello, lifecycle.Options{}, compress.New(compress.Config{Level: compress.LevelBestSpeed}))
+	st := stream(t, base+"/sse/a", http.Header{"Accept-Encoding": {"gzip, br"}})
+	if ce := st.Response.Header.Get("Content-Encoding"); ce != "" {
+		t.Errorf("stream sent with Content-Encoding %q", ce)
+	}
+}
+
+func TestMiddlewareETagAndETagSettingAreImmune(t *testing.T) {
+	base, _ := mount(t, fiber.Config{ETag: true}, hello, lifecycle.Options{}, etag.New())
+	st := stream(t, base+"/sse/a", http.Header{"If-None-Match": {`W/"0-0"`, `"0-0"`}})
+	if st.Response.StatusCode != http.StatusOK || st.Response.Header.Get("ETag") != "" {
+		t.Errorf("status %d ETag %q: a stream has no entity tag", st.Response.StatusCode, st.Response.Header.Get("ETag"))
+	}
+}
+
+func TestAuthMiddlewareAnswersBeforeTheStream(t *testing.T) {
+	ran := make(chan struct{}, 2)
+	auth := func(c *fiber.Ctx) error {
+		if c.Get("Authorization") != "Bearer good" {
+			return c.Status(fiber.StatusUnauthorized).SendString("who are you?")
+		}
+		return c.Next()
+	}
+	base, _ := mount(t, fiber.Config{}, func(s *lifecycle.Session) error {
+		ran <- struct{}{}
+		return hello(s)
+	}, lifecycle.Options{}, auth)
+	resp, err := rawClient(t).Get(base + "/sse/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := new(bytes.Buffer)
+	body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || body.String() != "who are you?" {
+		t.Errorf("unauthenticated: %d %q, want 401 from the middleware", resp.StatusCode, body)
+	}
+	if len(ran) != 0 {
+		t.Error("the handler ran for an unauthenticated request")
+	}
+	stream(t, base+"/sse/a", http.Header{"Authorization": {"Bearer good"}})
+}
+
+// A typical production stack in front of one stream.
+func TestMiddlewareStack(t *testing.T) {
+	var out lockedBuffer
+	base, _ := mount(t, fiber.Config{ETag: true}, hello, lifecycle.Options{},
+		recover.New(), requestid.New(), logger.New(logger.Config{Output: &out}), helmet.New(),
+		cors.New(), limiter.New(limiter.Config{Max: 100}), compress.New(), etag.New())
+	st := stream(t, base+"/sse/stack", http.Header{"Accept-Encoding": {"gzip"}, "Origin": {"https://x.example"}})
+	if st.Response.Header.Get("X-Request-Id") == "" || st.Response.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		st.Response.Header.Get("Content-Encoding") != "" {
+		t.Errorf("headers through the stack: %v", st.Response.Header)
+	}
+}

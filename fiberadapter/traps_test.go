@@ -1,0 +1,295 @@
+package fiberadapter_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+// closes collects OnClose reasons.
+type closes chan lifecycle.CloseInfo
+
+func (c closes) hook(o lifecycle.Options) lifecycle.Options {
+	o.OnClose = func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { c <- ci }
+	return o
+}
+
+func (c closes) want(t *testing.T, reason error) {
+	t.Helper()
+	select {
+	case ci := <-c:
+		if !errors.Is(ci.Reason, reason) {
+			t.Errorf("session ended with %v, want %v", ci.Reason, reason)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("no session ended within 2s (want %v)", reason)
+	}
+}
+
+// sendN sends n events (the name's route parameter) and returns.
+func sendN(n int) lifecycle.Handler {
+	return func(s *lifecycle.Session) error {
+		for i := range n {
+			if err := s.Send(lifecycle.Event{ID: fmt.Sprint(i), Data: []byte(s.Request().Param("name"))}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// TLS through app.Listener: the adapter works on the tls.Conn fasthttp
+// hijacks, and still sees the client leave.
+func TestTLSListener(t *testing.T) {
+	certSrv := httptest.NewUnstartedServer(nil) // only for its certificate and trusting client
+	certSrv.StartTLS()
+	tlsConfig, client := certSrv.TLS.Clone(), certSrv.Client()
+	certSrv.Close()
+	defer client.CloseIdleConnections()
+
+	ended := make(closes, 2)
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		if s.Request().Param("name") == "short" {
+			return sendN(2)(s)
+		}
+		return hello(s)
+	}, ended.hook(lifecycle.Options{Heartbeat: -1}))
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
+	served := make(chan struct{})
+	go func() { defer close(served); app.Listener(tls.NewListener(ln, tlsConfig)) }()
+	defer func() {
+		// The idle keep-alive connection left by the short stream must not
+		// hold the shutdown to its deadline.
+		if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
+			t.Errorf("ShutdownWithTimeout: %v", err)
+		}
+		<-served
+	}()
+	base := "https://" + ln.Addr().String()
+
+	st, err := conformance.Connect(context.Background(), client, base+"/sse/long", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := st.Next(); err != nil || ev.Data != "hello long" {
+		t.Fatalf("first event over TLS: %+v %v", ev, err)
+	}
+	st.Close()
+	ended.want(t, lifecycle.ErrClientGone)
+
+	st, err = conformance.Connect(context.Background(), client, base+"/sse/short", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for range 2 {
+		if _, err := st.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Next(); err != io.EOF {
+		t.Errorf("end of a TLS stream: %v, want io.EOF", err)
+	}
+	ended.want(t, lifecycle.ErrHandlerReturned)
+}
+
+// When the server closes the connection after a stream (the client asked
+// for Connection: close, or spoke HTTP/1.0), that close is not the client
+// leaving: the reason stays the handler's return.
+func TestServerCloseAfterStreamIsNotClientGone(t *testing.T) {
+	ended := make(closes, 2)
+	ep := lifecycle.NewEndpoint(sendN(1), ended.hook(lifecycle.Options{Heartbeat: -1}))
+	app := newApp(conformance.ServerConfig{})
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	for _, req := range []string{
+		"GET /sse/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /sse/b HTTP/1.0\r\n\r\n",
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(conn, req)
+		all, err := io.ReadAll(conn) // to the server's close
+		conn.Close()
+		if err != nil {
+			t.Fatalf("%q: %v", req, err)
+		}
+		if !strings.Contains(string(all), "Connection: close") {
+			t.Errorf("%q: response does not announce the close:\n%s", req, all)
+		}
+		ended.want(t, lifecycle.ErrHandlerReturned)
+	}
+}
+
+// After a stream ends cleanly the connection serves the client's next
+// request, which may itself be a stream, and so on.
+func TestKeepAliveAfterStream(t *testing.T) {
+	ended := make(closes, 8)
+	ep := lifecycle.NewEndpoint(sendN(2), ended.hook(lifecycle.Options{Heartbeat: -1}))
+	app := newApp(conformance.ServerConfig{})
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
+	base := startApp(t, app)
+
+	tr := &http.Transport{MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	var conns []string
+	for i, path := range []string{"/sse/one", "/sse/two", "/plain", "/sse/three"} {
+		var reused bool
+		var local string
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { reused, local = info.Reused, info.Conn.LocalAddr().String() },
+		})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s: reading: %v", path, err)
+		}
+		if i > 0 && !reused {
+			t.Errorf("%s: a new connection; the previous stream's connection was not reused", path)
+		}
+		conns = append(conns, local)
+		if path == "/plain" {
+			if string(body) != "plain" {
+				t.Errorf("/plain body %q", body)
+			}
+			continue
+		}
+		if want := "data: " + strings.TrimPrefix(path, "/sse/"); strings.Count(string(body), want) != 2 {
+			t.Errorf("%s: body %q, want two events", path, body)
+		}
+		ended.want(t, lifecycle.ErrHandlerReturned)
+	}
+	if conns[0] != conns[len(conns)-1] {
+		t.Errorf("connections used: %v, want one", conns)
+	}
+}
+
+func TestAppShutdownEndsSessions(t *testing.T) {
+	for name, shutdown := range map[string]func(*fiber.App) error{
+		"Shutdown":            (*fiber.App).Shutdown,
+		"ShutdownWithTimeout": func(a *fiber.App) error { return a.ShutdownWithTimeout(5 * time.Second) },
+		"ShutdownWithContext": func(a *fiber.App) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return a.ShutdownWithContext(ctx)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ended := make(closes, 3)
+			ep := lifecycle.NewEndpoint(hello, ended.hook(lifecycle.Options{
+				Heartbeat: -1,
+				Farewell:  &lifecycle.Event{Type: "bye", Retry: 2 * time.Second},
+			}))
+			app := fiber.New(fiber.Config{DisableStartupMessage: true})
+			app.Get("/sse/:name", fiberadapter.Handler(ep))
+			app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- app.Listener(ln) }()
+			client := rawClient(t)
+			var streams []*conformance.Stream
+			for i := range 3 {
+				st, err := conformance.Connect(context.Background(), client, fmt.Sprintf("http://%s/sse/%d", ln.Addr(), i), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				if _, err := st.Next(); err != nil {
+					t.Fatal(err)
+				}
+				streams = append(streams, st)
+			}
+			if err := shutdown(app); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			// Every handler has returned by the time shutdown returns.
+			if len(ended) != 3 {
+				t.Errorf("%d of 3 sessions had ended when %s returned", len(ended), name)
+			}
+			for range 3 {
+				ended.want(t, lifecycle.ErrShutdown)
+			}
+			for i, st := range streams {
+				ev, err := st.Next()
+				if err != nil || ev.Type != "bye" || st.Retry() != 2*time.Second {
+					t.Errorf("stream %d: farewell %+v retry %v, %v", i, ev, st.Retry(), err)
+				}
+				if _, err := st.Next(); err != io.EOF {
+					t.Errorf("stream %d after the farewell: %v, want io.EOF", i, err)
+				}
+			}
+			if err := <-served; err != nil {
+				t.Errorf("app.Listener: %v", err)
+			}
+		})
+	}
+}
+
+// A raw pipelined request behind a stream is answered after it, on the same
+// connection, and its bytes are not mixed into the stream.
+func TestPipelinedRequestAfterStream(t *testing.T) {
+	ep := lifecycle.NewEndpoint(sendN(3), lifecycle.Options{Heartbeat: -1})
+	app := newApp(conformance.ServerConfig{})
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
+	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "GET /sse/p HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || strings.Count(string(body), "data: p\n") != 3 || strings.Contains(string(body), "GET") {
+		t.Fatalf("stream body %q, %v", body, err)
+	}
+	resp, err = http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	if string(body) != "plain" {
+		t.Errorf("pipelined request answered with %q", body)
+	}
+}
