@@ -102,21 +102,21 @@ func (a *appStreams) run(ep *lifecycle.Endpoint, srv *fasthttp.Server, fctx *fas
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	st := &stream{cancel: cancel}
-	if !a.add(st) {
+	if !a.Add(st) {
 		cancel(lifecycle.ErrShutdown)
 	}
 	w := watch(conn, cancel)
-	t := newTransport(fctx, conn, ep.Options().WriteTimeout)
+	t := newTransport(fctx, conn, ep.Options().WriteTimeout, cancel)
 	ep.Serve(ctx, t, req)
 	// The session is over: end the response, then stop the watcher, so
 	// that ending the connection is never reported as the client leaving.
 	complete := t.finish()
 	left := ctx.Err() != nil // the client left, or the app is shutting down
 	w.stop()                 // cancels ctx: read only left from here on
-	a.remove(st)
+	a.Remove(st)
 	// A connection whose stream ended cleanly goes back to fasthttp for the
 	// client's next request, unless the client left or the app is closing.
-	if complete && !left && !a.isClosing() {
+	if complete && !left && !a.Closed() {
 		serveRest(srv, conn, w.pending, fctx.Done())
 	}
 }

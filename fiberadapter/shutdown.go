@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ssekit/ssekit/internal/tracker"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
@@ -35,7 +36,7 @@ func (r *appRegistry) forApp(app *fiber.App, ep *lifecycle.Endpoint) *appStreams
 	if r.apps == nil {
 		r.apps = make(map[*fiber.App]*appStreams)
 	}
-	a := &appStreams{open: make(map[*stream]struct{})}
+	a := &appStreams{}
 	r.apps[app] = a
 	r.mu.Unlock()
 
@@ -50,58 +51,16 @@ func (r *appRegistry) forApp(app *fiber.App, ep *lifecycle.Endpoint) *appStreams
 
 // appStreams is the set of one app's open streams.
 type appStreams struct {
-	mu      sync.Mutex // guards the fields below
-	open    map[*stream]struct{}
-	closing bool
-	drained chan struct{} // made by shutdown; closed when open is empty
-}
-
-// add registers st, or reports false if the app is shutting down.
-func (a *appStreams) add(st *stream) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closing {
-		return false
-	}
-	a.open[st] = struct{}{}
-	return true
-}
-
-func (a *appStreams) isClosing() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.closing
-}
-
-func (a *appStreams) remove(st *stream) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.open[st]; !ok {
-		return
-	}
-	delete(a.open, st)
-	if a.closing && len(a.open) == 0 {
-		close(a.drained)
-	}
+	tracker.Set[*stream]
 }
 
 // shutdown ends every open stream with lifecycle.ErrShutdown and waits, up
 // to ShutdownWait, for their handlers to return.
 func (a *appStreams) shutdown(ep *lifecycle.Endpoint) error {
-	a.mu.Lock()
-	if !a.closing {
-		a.closing = true
-		a.drained = make(chan struct{})
-		if len(a.open) == 0 {
-			close(a.drained)
-		}
-	}
-	for st := range a.open {
+	open, drained := a.Close()
+	for _, st := range open {
 		st.cancel(lifecycle.ErrShutdown)
 	}
-	drained := a.drained
-	a.mu.Unlock()
-
 	timer := time.NewTimer(ShutdownWait)
 	defer timer.Stop()
 	select {

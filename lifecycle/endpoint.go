@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"sync"
 	"time"
+
+	"github.com/ssekit/ssekit/internal/tracker"
 )
 
 // An Endpoint runs a Handler for every stream an adapter hands it and tracks
@@ -22,10 +23,7 @@ type Endpoint struct {
 	retry    []byte      // the encoded Options.Retry hint, or nil
 	farewell []byte      // the encoded Options.Farewell, or nil
 
-	mu       sync.Mutex // guards the fields below
-	sessions map[*Session]struct{}
-	closing  bool          // Shutdown has been called
-	drained  chan struct{} // made by Shutdown; closed when sessions is empty
+	sessions tracker.Set[*Session] // the open sessions; closed by Shutdown
 }
 
 // NewEndpoint returns an Endpoint that serves h with opts. It panics if h is
@@ -35,9 +33,8 @@ func NewEndpoint(h Handler, opts Options) *Endpoint {
 		panic("lifecycle: NewEndpoint with nil Handler")
 	}
 	e := &Endpoint{
-		handler:  h,
-		opts:     opts.withDefaults(),
-		sessions: make(map[*Session]struct{}),
+		handler: h,
+		opts:    opts.withDefaults(),
 	}
 	e.header = http.Header{
 		"Content-Type":      {"text/event-stream"},
@@ -65,21 +62,20 @@ func NewEndpoint(h Handler, opts Options) *Endpoint {
 func (e *Endpoint) Options() Options { return e.opts }
 
 // Active returns the number of sessions open now.
-func (e *Endpoint) Active() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.sessions)
-}
+func (e *Endpoint) Active() int { return e.sessions.Len() }
 
 // Serve runs one stream and returns when it is over: the handler has
 // returned and nothing will touch t again. Adapters call it on the request's
 // own goroutine.
 //
 // ctx must be canceled when the client has gone (its cause is recorded in
-// the close reason, wrapped in ErrClientGone). An adapter that learns of its
-// server shutting down ends the session gracefully by canceling ctx with
-// ErrShutdown as the cause (see context.WithCancelCause). The values of ctx
-// are passed on to Session.Context. t is the
+// the close reason, wrapped in ErrClientGone). An adapter may also end the
+// session for a reason of its own by canceling ctx with a cause matching
+// ErrShutdown (its server is shutting down: the session ends gracefully,
+// with the farewell), or ErrWriteTimeout or ErrWriteFailed (a write it made
+// in the background failed); the cause is then the close reason (see
+// context.WithCancelCause). The values of ctx are passed on to
+// Session.Context. t is the
 // response and r the copied request. A HEAD request gets the status and
 // headers only, and the handler does not run.
 //
@@ -100,10 +96,10 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 		cancel: cancel,
 		t:      t,
 	}
-	if !e.track(s) {
+	if !e.sessions.Add(s) {
 		s.end(ErrShutdown)
 	}
-	defer e.untrack(s)
+	defer e.sessions.Remove(s)
 	stop := context.AfterFunc(ctx, func() {
 		// A transport may cancel ctx from inside a failing write (net/http
 		// does, on any connection write error). Waiting for the write lock
@@ -111,11 +107,7 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 		// first; when no write is in flight this does not wait.
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
-		if cause := context.Cause(ctx); errors.Is(cause, ErrShutdown) {
-			s.end(ErrShutdown)
-		} else {
-			s.end(reason(ErrClientGone, cause))
-		}
+		s.end(adapterReason(context.Cause(ctx)))
 	})
 	defer stop()
 
@@ -147,6 +139,19 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 			e.opts.OnClose(s, info)
 		}
 	})
+}
+
+// adapterReason is the close reason for a Serve context canceled with cause:
+// the cause itself if it is one of the reasons an adapter may report
+// (ErrShutdown, ErrWriteTimeout, ErrWriteFailed), else ErrClientGone
+// wrapping it.
+func adapterReason(cause error) error {
+	for _, r := range []error{ErrShutdown, ErrWriteTimeout, ErrWriteFailed} {
+		if errors.Is(cause, r) {
+			return cause
+		}
+	}
+	return reason(ErrClientGone, cause)
 }
 
 // run calls the handler and returns the reason its return gives.
@@ -184,29 +189,6 @@ func (e *Endpoint) serveHead(t Transport) {
 	}
 }
 
-// track registers s, or reports false if the endpoint is shutting down.
-func (e *Endpoint) track(s *Session) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closing {
-		return false
-	}
-	e.sessions[s] = struct{}{}
-	return true
-}
-
-func (e *Endpoint) untrack(s *Session) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.sessions[s]; !ok {
-		return
-	}
-	delete(e.sessions, s)
-	if e.closing && len(e.sessions) == 0 {
-		close(e.drained)
-	}
-}
-
 // Shutdown ends every open session with ErrShutdown, sends Options.Farewell
 // to each, and waits until all their handlers have returned or ctx is done,
 // returning ctx's error in that case. Streams that arrive afterwards are
@@ -218,21 +200,7 @@ func (e *Endpoint) untrack(s *Session) {
 // Shutdown from http.Server.RegisterOnShutdown or before the framework's own
 // shutdown (see the adapters' examples).
 func (e *Endpoint) Shutdown(ctx context.Context) error {
-	e.mu.Lock()
-	if !e.closing {
-		e.closing = true
-		e.drained = make(chan struct{})
-		if len(e.sessions) == 0 {
-			close(e.drained)
-		}
-	}
-	open := make([]*Session, 0, len(e.sessions))
-	for s := range e.sessions {
-		open = append(open, s)
-	}
-	drained := e.drained
-	e.mu.Unlock()
-
+	open, drained := e.sessions.Close()
 	for _, s := range open {
 		s.end(ErrShutdown)
 	}

@@ -19,8 +19,10 @@ type Handler func(s *Session) error
 
 // A Session is one open event stream: what a Handler holds. All its methods
 // are safe for concurrent use by multiple goroutines. Writes are serialized:
-// the bytes of two events never interleave, and each event is flushed to the
-// client before Send returns.
+// the bytes of two events never interleave, and each event is flushed before
+// Send returns: it goes to the client at once, never waiting in a buffer for
+// more data (an adapter may hand it to a writer goroutine of its own, which
+// sends it immediately).
 //
 // A session ends exactly once, for the first of these reasons: the client
 // goes away (ErrClientGone), the endpoint shuts down (ErrShutdown), a write

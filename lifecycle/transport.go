@@ -24,9 +24,11 @@ type Transport interface {
 	// ErrWriteFailed otherwise). Write must not retain p.
 	Write(p []byte) (int, error)
 
-	// Flush sends everything written so far to the client. An adapter that
-	// cannot flush must return an error rather than buffer silently: that
-	// error ends the session with ErrWriteFailed.
+	// Flush sends everything written so far to the client, or hands it to
+	// a writer of the adapter's own that sends it at once (and reports a
+	// later failure by canceling Serve's context, see Endpoint.Serve). An
+	// adapter that cannot flush must return an error rather than buffer
+	// silently: that error ends the session with ErrWriteFailed.
 	Flush() error
 
 	// SetWriteDeadline sets the deadline for the following Write and Flush
