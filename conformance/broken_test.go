@@ -96,7 +96,7 @@ func startBroken(t *testing.T, ep *lifecycle.Endpoint, route, kind string) strin
 			return
 		}
 		ctx := r.Context()
-		var tr lifecycle.Transport = stdhttp.NewTransport(w)
+		var tr lifecycle.Transport = stdhttp.NewTransport(w, w)
 		var pending *sync.WaitGroup
 		switch kind {
 		case "no-flush":

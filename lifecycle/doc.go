@@ -27,9 +27,9 @@
 // handlers.
 //
 // A Session ends exactly once; Done is closed and Err says why with one of
-// the sentinel errors (ErrClientGone, ErrShutdown, ErrWriteTimeout,
-// ErrWriteFailed, ErrHandlerReturned, ErrHandlerPanicked, ErrClosed), which
-// wrap their cause. Every write method returns an error matching ErrEnded at
+// the sentinel errors (ErrClientGone, ErrShutdown, ErrDeadline,
+// ErrWriteTimeout, ErrWriteFailed, ErrHandlerReturned, ErrHandlerPanicked,
+// ErrClosed), which wrap their cause. Every write method returns an error matching ErrEnded at
 // once after the end.
 //
 // # Writing an adapter

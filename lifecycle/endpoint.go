@@ -74,8 +74,9 @@ func (e *Endpoint) Active() int { return e.sessions.Len() }
 // ErrShutdown (its server is shutting down: the session ends gracefully,
 // with the farewell), or ErrWriteTimeout or ErrWriteFailed (a write it made
 // in the background failed); the cause is then the close reason (see
-// context.WithCancelCause). The values of ctx are passed on to
-// Session.Context. t is the
+// context.WithCancelCause). A ctx that reaches its deadline (a timeout
+// middleware) ends the session with ErrDeadline. The values of ctx are
+// passed on to Session.Context. t is the
 // response and r the copied request. A HEAD request gets the status and
 // headers only, and the handler does not run.
 //
@@ -143,15 +144,17 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 
 // adapterReason is the close reason for a Serve context canceled with cause:
 // the cause itself if it is one of the reasons an adapter may report
-// (ErrShutdown, ErrWriteTimeout, ErrWriteFailed), else ErrClientGone
-// wrapping it.
+// (ErrShutdown, ErrWriteTimeout, ErrWriteFailed), ErrDeadline if the
+// context's deadline passed, else ErrClientGone wrapping the cause.
 func adapterReason(cause error) error {
-	for _, r := range []error{ErrShutdown, ErrWriteTimeout, ErrWriteFailed} {
-		if errors.Is(cause, r) {
-			return cause
-		}
+	switch {
+	case errors.Is(cause, ErrShutdown), errors.Is(cause, ErrWriteTimeout), errors.Is(cause, ErrWriteFailed):
+		return cause
+	case errors.Is(cause, context.DeadlineExceeded):
+		return reason(ErrDeadline, cause)
+	default:
+		return reason(ErrClientGone, cause)
 	}
-	return reason(ErrClientGone, cause)
 }
 
 // run calls the handler and returns the reason its return gives.

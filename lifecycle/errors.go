@@ -14,8 +14,14 @@ var (
 	// ErrClientGone: the client closed the connection or reset the stream.
 	ErrClientGone = errors.New("lifecycle: client went away")
 
-	// ErrShutdown: Endpoint.Shutdown ended the session.
+	// ErrShutdown: Endpoint.Shutdown (or the server's shutdown, through
+	// the adapter) ended the session.
 	ErrShutdown = errors.New("lifecycle: server shutting down")
+
+	// ErrDeadline: the request's context reached its deadline, as set by a
+	// timeout middleware (echo's ContextTimeout, chi's Timeout). The reason
+	// wraps context.DeadlineExceeded.
+	ErrDeadline = errors.New("lifecycle: request deadline exceeded")
 
 	// ErrWriteTimeout: a write did not finish within Options.WriteTimeout;
 	// the client is too slow or dead.

@@ -22,7 +22,7 @@ func Handler(ep *lifecycle.Endpoint) http.Handler {
 type handler struct{ ep *lifecycle.Endpoint }
 
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	stdhttp.Serve(h.ep, w, r, params(r))
+	stdhttp.Serve(h.ep, w, w, r, params(r)) // body errors: the client went away
 }
 
 // params returns the values of the wildcards of the ServeMux pattern that

@@ -92,7 +92,8 @@ func (n noFlusher) Write(p []byte) (int, error) { return n.w.Write(p) }
 func (n noFlusher) WriteHeader(code int)        { n.w.WriteHeader(code) }
 
 // A writer that cannot flush fails loudly instead of buffering the stream:
-// the stream never opens, the handler does not run, and an error is logged.
+// the client gets 500 before anything else is committed, the handler does not
+// run, and an error is logged.
 func TestWriterThatCannotFlushFailsLoudly(t *testing.T) {
 	ended := make(closes, 1)
 	ran := make(chan struct{}, 1)
@@ -109,6 +110,9 @@ func TestWriterThatCannotFlushFailsLoudly(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body) // ends: the response is not left hanging
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("status %d, want 500", resp.StatusCode)
+	}
 	select {
 	case <-ran:
 		t.Error("the handler ran although the stream could not be flushed")
@@ -116,7 +120,7 @@ func TestWriterThatCannotFlushFailsLoudly(t *testing.T) {
 		t.Error("OnClose fired for a stream that never opened")
 	default:
 	}
-	if got := logs.errors(); !strings.Contains(got, "not supported") {
+	if got := logs.errors(); !strings.Contains(got, "cannot flush") {
 		t.Errorf("error logs %q, want one naming the unsupported flush", got)
 	}
 }

@@ -5,6 +5,7 @@ package stdhttp
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -12,22 +13,52 @@ import (
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
-// Serve runs ep for one request: it reads the body (answering 413 when it
-// exceeds the endpoint's MaxBodySize), copies the request, and serves the
-// stream. The request's context is the disconnect signal.
-func Serve(ep *lifecycle.Endpoint, w http.ResponseWriter, r *http.Request, params []lifecycle.Param) {
+// Serve runs ep for one request, writing the response to w and flushing it
+// through flushVia (usually w itself; see NewTransport). It refuses with 500
+// a response that cannot be flushed, reads the body (answering 413 above the
+// endpoint's MaxBodySize), copies the request, and serves the stream, with
+// the request's context as the disconnect signal. It returns the error of
+// reading the body, which it has not answered, so that a framework can (for
+// example, echo's BodyLimit middleware fails the read with its own 413).
+func Serve(ep *lifecycle.Endpoint, w, flushVia http.ResponseWriter, r *http.Request, params []lifecycle.Param) error {
+	if !CanFlush(flushVia) {
+		// A middleware wrapped the response in a writer that buffers it
+		// (http.TimeoutHandler is one): a stream would never arrive. Say so
+		// before anything is committed, instead of a silent empty 200.
+		ep.Options().Logger.Error("sse: the response writer cannot flush, so events cannot stream; "+
+			"a middleware in front of this route buffers the response", "path", r.URL.Path, "writer", fmt.Sprintf("%T", flushVia))
+		http.Error(w, "event streaming is not possible through this server's middleware", http.StatusInternalServerError)
+		return nil
+	}
 	body, err := ReadBody(r, ep.Options().MaxBodySize)
 	if errors.Is(err, errTooLarge) {
 		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-		return
+		return nil
 	}
 	if err != nil {
-		return // the client went away or sent a broken body: nothing to stream to
+		return err
 	}
 	// Once the body is consumed, net/http watches the connection in the
 	// background (clearing the ReadTimeout deadline first) and cancels the
 	// request context when the client goes: that is the disconnect signal.
-	ep.Serve(r.Context(), NewTransport(w), NewRequest(r, params, body))
+	ep.Serve(r.Context(), NewTransport(w, flushVia), NewRequest(r, params, body))
+	return nil
+}
+
+// CanFlush reports whether w, or a writer it wraps (through Unwrap), can
+// flush. It calls nothing, so it commits nothing.
+func CanFlush(w http.ResponseWriter) bool {
+	for {
+		switch w.(type) {
+		case http.Flusher, interface{ FlushError() error }:
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
 }
 
 var errTooLarge = errors.New("request body too large")
@@ -74,18 +105,21 @@ func NewRequest(r *http.Request, params []lifecycle.Param, body []byte) *lifecyc
 	}
 }
 
-// Transport is a lifecycle.Transport over an http.ResponseWriter. It writes
-// through http.ResponseController, so wrappers that implement Unwrap are
-// seen through, and a writer that cannot flush fails loudly instead of
-// buffering.
+// Transport is a lifecycle.Transport over an http.ResponseWriter. It flushes
+// and sets deadlines through http.ResponseController, which sees through
+// wrappers that implement Unwrap, prefers FlushError (which reports errors)
+// and fails with http.ErrNotSupported where flushing is impossible.
 type Transport struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
 }
 
-// NewTransport returns a Transport writing to w.
-func NewTransport(w http.ResponseWriter) *Transport {
-	return &Transport{w: w, rc: http.NewResponseController(w)}
+// NewTransport returns a Transport writing to w and flushing through
+// flushVia, which is w itself except where w's own Flush misbehaves (echo's
+// Response panics when the writer under it cannot flush, and hides errors:
+// the echo adapter flushes the writer under it instead).
+func NewTransport(w, flushVia http.ResponseWriter) *Transport {
+	return &Transport{w: w, rc: http.NewResponseController(flushVia)}
 }
 
 // WriteHeader implements lifecycle.Transport.

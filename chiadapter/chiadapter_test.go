@@ -1,0 +1,280 @@
+package chiadapter_test
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"go.uber.org/goleak"
+
+	"github.com/ssekit/ssekit/chiadapter"
+	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// serve starts srv's handler on 127.0.0.1 and shuts srv down at cleanup.
+func serve(t *testing.T, srv *http.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("http.Server.Shutdown: %v", err)
+			srv.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.ServerConfig) string {
+	r := chi.NewRouter()
+	r.Get(route, chiadapter.Handler(ep))
+	r.Head(route, chiadapter.Handler(ep))
+	r.Post(route, chiadapter.Handler(ep))
+	return serve(t, &http.Server{Handler: r, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout})
+}
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, conformance.Harness{Start: start})
+}
+
+// hello sends one event naming the route parameter and the remote address,
+// then waits for the end.
+func hello(s *lifecycle.Session) error {
+	r := s.Request()
+	if err := s.Send(lifecycle.Event{Data: []byte("hello " + r.Param("name") + " from " + r.RemoteAddr)}); err != nil {
+		return err
+	}
+	<-s.Done()
+	return nil
+}
+
+type closes chan lifecycle.CloseInfo
+
+func (c closes) hook(o lifecycle.Options) lifecycle.Options {
+	o.OnClose = func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { c <- ci }
+	return o
+}
+
+// mount serves h behind mw at /sse/{name}.
+func mount(t *testing.T, h lifecycle.Handler, opts lifecycle.Options, mw ...func(http.Handler) http.Handler) string {
+	t.Helper()
+	r := chi.NewRouter()
+	r.Use(mw...)
+	r.Get("/sse/{name}", chiadapter.Handler(lifecycle.NewEndpoint(h, opts)))
+	return serve(t, &http.Server{Handler: r, ErrorLog: log.New(io.Discard, "", 0)})
+}
+
+// firstEvent opens url and returns the response and its first event's data,
+// failing if the event does not arrive within 5 s (a middleware buffering the
+// stream would hold it back). The body is read raw: no transparent gzip.
+func firstEvent(t *testing.T, url string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	var body io.Reader = resp.Body
+	switch resp.Header.Get("Content-Encoding") {
+	case "gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			t.Fatalf("gzip stream: %v", err)
+		}
+		body = zr
+	case "deflate":
+		body = flate.NewReader(resp.Body)
+	}
+	ev, err := conformance.NewParser(body).Next()
+	if err != nil {
+		t.Fatalf("first event: %v (a middleware held the stream back?)", err)
+	}
+	return resp, ev.Data
+}
+
+func TestCompressDefaultLeavesStreamsAlone(t *testing.T) {
+	base := mount(t, hello, lifecycle.Options{}, middleware.Compress(5))
+	resp, data := firstEvent(t, base+"/sse/a", http.Header{"Accept-Encoding": {"gzip, deflate"}})
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" {
+		t.Errorf("Content-Encoding %q: text/event-stream is not in Compress's default types", ce)
+	}
+	if !strings.HasPrefix(data, "hello a") {
+		t.Errorf("data %q", data)
+	}
+}
+
+func TestCompressWithEventStreamFlushesThrough(t *testing.T) {
+	base := mount(t, hello, lifecycle.Options{}, middleware.Compress(5, "text/event-stream"))
+	resp, data := firstEvent(t, base+"/sse/a", http.Header{"Accept-Encoding": {"gzip"}})
+	if ce := resp.Header.Get("Content-Encoding"); ce != "gzip" {
+		t.Errorf("Content-Encoding %q, want gzip (compression allowed for streams)", ce)
+	}
+	if !strings.HasPrefix(data, "hello a") {
+		t.Errorf("data %q", data)
+	}
+}
+
+func TestTimeoutEndsWithDeadline(t *testing.T) {
+	ended := make(closes, 1)
+	base := mount(t, hello, ended.hook(lifecycle.Options{Heartbeat: -1}), middleware.Timeout(300*time.Millisecond))
+	firstEvent(t, base+"/sse/a", nil)
+	select {
+	case ci := <-ended:
+		if !errors.Is(ci.Reason, lifecycle.ErrDeadline) || !errors.Is(ci.Reason, context.DeadlineExceeded) {
+			t.Errorf("reason %v, want ErrDeadline wrapping context.DeadlineExceeded", ci.Reason)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session outlived chi's Timeout")
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger's goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestRequestIDLoggerRecovererRealIP(t *testing.T) {
+	var logs lockedBuffer
+	logger := middleware.RequestLogger(&middleware.DefaultLogFormatter{Logger: log.New(&logs, "", 0), NoColor: true})
+	ended := make(closes, 1)
+	base := mount(t, func(s *lifecycle.Session) error {
+		// RequestID keeps the ID in the request context, whose values
+		// reach the session's.
+		id := middleware.GetReqID(s.Context())
+		return s.Send(lifecycle.Event{Data: []byte("id=" + id + " from " + s.Request().RemoteAddr)})
+	}, ended.hook(lifecycle.Options{}), middleware.RequestID, middleware.RealIP, logger, middleware.Recoverer)
+	_, data := firstEvent(t, base+"/sse/a", http.Header{"X-Real-Ip": {"203.0.113.7"}, "X-Request-Id": {"req-42"}})
+	if data != "id=req-42 from 203.0.113.7" {
+		t.Errorf("data %q: want the request ID from the context and RealIP's address as RemoteAddr", data)
+	}
+	<-ended
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "/sse/a") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the logger writes once the handler has returned
+	}
+	if got := logs.String(); !strings.Contains(got, "/sse/a") || !strings.Contains(got, "200") {
+		t.Errorf("log %q, want the stream's request with 200", got)
+	}
+}
+
+func TestRecovererAndHandlerPanic(t *testing.T) {
+	ended := make(closes, 1)
+	base := mount(t, func(s *lifecycle.Session) error {
+		if s.Request().Param("name") == "panic" {
+			panic("handler bug")
+		}
+		return hello(s)
+	}, ended.hook(lifecycle.Options{}), middleware.Recoverer)
+	resp, err := http.Get(base + "/sse/panic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if ci := <-ended; !errors.Is(ci.Reason, lifecycle.ErrHandlerPanicked) {
+		t.Errorf("reason %v, want ErrHandlerPanicked", ci.Reason)
+	}
+	firstEvent(t, base+"/sse/after", nil)
+}
+
+// A middleware of the user's own, built on NewWrapResponseWriter, that
+// counts bytes: the stream passes through and the count is right.
+func TestCustomWrapResponseWriterMiddleware(t *testing.T) {
+	counted := make(chan int, 1)
+	counter := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			counted <- ww.BytesWritten()
+		})
+	}
+	base := mount(t, func(s *lifecycle.Session) error {
+		return s.Send(lifecycle.Event{Data: []byte("hello counted")})
+	}, lifecycle.Options{}, counter)
+	resp, data := firstEvent(t, base+"/sse/a", nil)
+	if data != "hello counted" || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Errorf("through the wrapper: %q %v", data, resp.Header)
+	}
+	if n := <-counted; n != len("data: hello counted\n\n") {
+		t.Errorf("the wrapper counted %d bytes, want %d", n, len("data: hello counted\n\n"))
+	}
+}
+
+// http.Server.Shutdown with Endpoint.Shutdown registered ends chi streams
+// with ErrShutdown before its deadline.
+func TestServerShutdown(t *testing.T) {
+	ended := make(closes, 2)
+	ep := lifecycle.NewEndpoint(hello, ended.hook(lifecycle.Options{Farewell: &lifecycle.Event{Type: "bye"}}))
+	r := chi.NewRouter()
+	r.Get("/sse/{name}", chiadapter.Handler(ep))
+	srv := &http.Server{Handler: r}
+	srv.RegisterOnShutdown(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ep.Shutdown(ctx)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	st, err := conformance.Connect(context.Background(), http.DefaultClient, "http://"+ln.Addr().String()+"/sse/a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Next()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if ci := <-ended; !errors.Is(ci.Reason, lifecycle.ErrShutdown) {
+		t.Errorf("reason %v, want ErrShutdown", ci.Reason)
+	}
+	if ev, err := st.Next(); err != nil || ev.Type != "bye" {
+		t.Errorf("farewell %+v, %v", ev, err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
