@@ -316,8 +316,8 @@ func (l *lockedBuffer) String() string {
 type logRecorder struct{ lockedBuffer }
 
 func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler           { return l }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
 func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelError {
 		l.Write([]byte(r.Message + "\n"))
