@@ -49,12 +49,16 @@ func (h *handler) serve(c *fiber.Ctx) error {
 	req := newRequest(c, body)
 	app := c.App()
 	streams := h.apps.forApp(app, h.ep)
+	// Read the server's shutdown channel here, while fasthttp counts this
+	// connection as open: its Shutdown resets the field once nothing is
+	// open, so reading it later, from the hijacked goroutine, would race.
+	shuttingDown := fctx.Done()
 	fctx.HijackSetNoResponse(true)
 	fctx.Hijack(func(conn net.Conn) {
 		// fctx stays valid until this function returns: fasthttp releases
 		// it afterwards. Fiber's Ctx, which recycled when serve returned, is
 		// not used here.
-		streams.run(h.ep, app.Server(), fctx, conn, req)
+		streams.run(h.ep, app.Server(), fctx, conn, req, shuttingDown)
 	})
 	return nil
 }
@@ -98,7 +102,7 @@ type stream struct {
 
 // run serves one stream on the hijacked connection and returns when it is
 // over and nothing else uses conn or fctx.
-func (a *appStreams) run(ep *lifecycle.Endpoint, srv *fasthttp.Server, fctx *fasthttp.RequestCtx, conn net.Conn, req *lifecycle.Request) {
+func (a *appStreams) run(ep *lifecycle.Endpoint, srv *fasthttp.Server, fctx *fasthttp.RequestCtx, conn net.Conn, req *lifecycle.Request, shuttingDown <-chan struct{}) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	st := &stream{cancel: cancel}
@@ -117,6 +121,6 @@ func (a *appStreams) run(ep *lifecycle.Endpoint, srv *fasthttp.Server, fctx *fas
 	// A connection whose stream ended cleanly goes back to fasthttp for the
 	// client's next request, unless the client left or the app is closing.
 	if complete && !left && !a.Closed() {
-		serveRest(srv, conn, w.pending, fctx.Done())
+		serveRest(srv, conn, w.pending, shuttingDown)
 	}
 }

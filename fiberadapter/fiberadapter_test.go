@@ -17,6 +17,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// fasthttp refreshes the Date header in one process-wide goroutine.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		// A stopped server's worker-pool cleaner sleeps out its
+		// MaxIdleWorkerDuration (10 s unless set) before it exits; the
+		// example, which keeps the default, leaves one sleeping.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 		// Fiber's limiter storage and logger start goroutines that run for
 		// the life of the process: they belong to the middleware, not to
 		// sessions.
