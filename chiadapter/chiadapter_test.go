@@ -1,7 +1,6 @@
 package chiadapter_test
 
 import (
-	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"context"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/ssekit/ssekit/chiadapter"
 	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
@@ -66,13 +65,6 @@ func hello(s *lifecycle.Session) error {
 	}
 	<-s.Done()
 	return nil
-}
-
-type closes chan lifecycle.CloseInfo
-
-func (c closes) hook(o lifecycle.Options) lifecycle.Options {
-	o.OnClose = func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { c <- ci }
-	return o
 }
 
 // mount serves h behind mw at /sse/{name}.
@@ -143,8 +135,8 @@ func TestCompressWithEventStreamFlushesThrough(t *testing.T) {
 }
 
 func TestTimeoutEndsWithDeadline(t *testing.T) {
-	ended := make(closes, 1)
-	base := mount(t, hello, ended.hook(lifecycle.Options{Heartbeat: -1}), middleware.Timeout(300*time.Millisecond))
+	ended := sessiontest.NewEnds()
+	base := mount(t, hello, ended.Hook(lifecycle.Options{Heartbeat: -1}), middleware.Timeout(300*time.Millisecond))
 	firstEvent(t, base+"/sse/a", nil)
 	select {
 	case ci := <-ended:
@@ -156,34 +148,16 @@ func TestTimeoutEndsWithDeadline(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a logger's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestRequestIDLoggerRecovererRealIP(t *testing.T) {
-	var logs lockedBuffer
+	var logs sessiontest.Buffer
 	logger := middleware.RequestLogger(&middleware.DefaultLogFormatter{Logger: log.New(&logs, "", 0), NoColor: true})
-	ended := make(closes, 1)
+	ended := sessiontest.NewEnds()
 	base := mount(t, func(s *lifecycle.Session) error {
 		// RequestID keeps the ID in the request context, whose values
 		// reach the session's.
 		id := middleware.GetReqID(s.Context())
 		return s.Send(lifecycle.Event{Data: []byte("id=" + id + " from " + s.Request().RemoteAddr)})
-	}, ended.hook(lifecycle.Options{}), middleware.RequestID, middleware.RealIP, logger, middleware.Recoverer)
+	}, ended.Hook(lifecycle.Options{}), middleware.RequestID, middleware.RealIP, logger, middleware.Recoverer)
 	_, data := firstEvent(t, base+"/sse/a", http.Header{"X-Real-Ip": {"203.0.113.7"}, "X-Request-Id": {"req-42"}})
 	if data != "id=req-42 from 203.0.113.7" {
 		t.Errorf("data %q: want the request ID from the context and RealIP's address as RemoteAddr", data)
@@ -199,13 +173,13 @@ func TestRequestIDLoggerRecovererRealIP(t *testing.T) {
 }
 
 func TestRecovererAndHandlerPanic(t *testing.T) {
-	ended := make(closes, 1)
+	ended := sessiontest.NewEnds()
 	base := mount(t, func(s *lifecycle.Session) error {
 		if s.Request().Param("name") == "panic" {
 			panic("handler bug")
 		}
 		return hello(s)
-	}, ended.hook(lifecycle.Options{}), middleware.Recoverer)
+	}, ended.Hook(lifecycle.Options{}), middleware.Recoverer)
 	resp, err := http.Get(base + "/sse/panic")
 	if err != nil {
 		t.Fatal(err)
@@ -244,8 +218,8 @@ func TestCustomWrapResponseWriterMiddleware(t *testing.T) {
 // http.Server.Shutdown with Endpoint.Shutdown registered ends chi streams
 // with ErrShutdown before its deadline.
 func TestServerShutdown(t *testing.T) {
-	ended := make(closes, 2)
-	ep := lifecycle.NewEndpoint(hello, ended.hook(lifecycle.Options{Farewell: &lifecycle.Event{Type: "bye"}}))
+	ended := sessiontest.NewEnds()
+	ep := lifecycle.NewEndpoint(hello, ended.Hook(lifecycle.Options{Farewell: &lifecycle.Event{Type: "bye"}}))
 	r := chi.NewRouter()
 	r.Get("/sse/{name}", chiadapter.Handler(ep))
 	srv := &http.Server{Handler: r}

@@ -1,7 +1,6 @@
 package echoadapter_test
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 
 	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/echoadapter"
+	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
@@ -72,13 +71,6 @@ func hello(s *lifecycle.Session) error {
 	return nil
 }
 
-type closes chan lifecycle.CloseInfo
-
-func (c closes) hook(o lifecycle.Options) lifecycle.Options {
-	o.OnClose = func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { c <- ci }
-	return o
-}
-
 // mount serves h behind mw at /sse/:name.
 func mount(t *testing.T, h lifecycle.Handler, opts lifecycle.Options, mw ...echo.MiddlewareFunc) (string, *echo.Echo) {
 	t.Helper()
@@ -127,7 +119,7 @@ func firstEvent(t *testing.T, resp *http.Response) string {
 }
 
 func TestCORSRequestIDRecoverLogger(t *testing.T) {
-	var logs lockedBuffer
+	var logs sessiontest.Buffer
 	base, _ := mount(t, hello, lifecycle.Options{},
 		middleware.Recover(), middleware.RequestID(), middleware.LoggerWithConfig(middleware.LoggerConfig{Output: &logs}),
 		middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: []string{"https://app.example"}}))
@@ -141,13 +133,13 @@ func TestCORSRequestIDRecoverLogger(t *testing.T) {
 }
 
 func TestRecoverAndHandlerPanic(t *testing.T) {
-	ended := make(closes, 1)
+	ended := sessiontest.NewEnds()
 	base, _ := mount(t, func(s *lifecycle.Session) error {
 		if s.Request().Param("name") == "panic" {
 			panic("handler bug")
 		}
 		return hello(s)
-	}, ended.hook(lifecycle.Options{}), middleware.Recover())
+	}, ended.Hook(lifecycle.Options{}), middleware.Recover())
 	resp := get(t, base+"/sse/panic", nil)
 	io.Copy(io.Discard, resp.Body)
 	if ci := <-ended; !errors.Is(ci.Reason, lifecycle.ErrHandlerPanicked) {
@@ -200,7 +192,7 @@ func TestBodyLimit(t *testing.T) {
 // Timeout runs the handler behind http.TimeoutHandler, whose writer cannot
 // flush: the adapter refuses with 500 and logs, where echo would panic.
 func TestTimeoutFailsLoudly(t *testing.T) {
-	var logs logRecorder
+	var logs sessiontest.ErrorLog
 	ran := make(chan struct{}, 1)
 	base, _ := mount(t, func(s *lifecycle.Session) error {
 		ran <- struct{}{}
@@ -220,8 +212,8 @@ func TestTimeoutFailsLoudly(t *testing.T) {
 }
 
 func TestContextTimeoutEndsWithDeadline(t *testing.T) {
-	ended := make(closes, 1)
-	base, _ := mount(t, hello, ended.hook(lifecycle.Options{Heartbeat: -1}),
+	ended := sessiontest.NewEnds()
+	base, _ := mount(t, hello, ended.Hook(lifecycle.Options{Heartbeat: -1}),
 		middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: 300 * time.Millisecond}))
 	resp := get(t, base+"/sse/a", nil)
 	firstEvent(t, resp)
@@ -238,7 +230,7 @@ func TestContextTimeoutEndsWithDeadline(t *testing.T) {
 // BodyDump would copy every streamed byte into memory, without bound: the
 // adapter refuses with 500 and logs.
 func TestBodyDumpFailsLoudly(t *testing.T) {
-	var logs logRecorder
+	var logs sessiontest.ErrorLog
 	dumped := make(chan int, 1)
 	base, _ := mount(t, hello, lifecycle.Options{Logger: slog.New(&logs)},
 		middleware.BodyDump(func(_ echo.Context, _, res []byte) { dumped <- len(res) }))
@@ -255,8 +247,8 @@ func TestBodyDumpFailsLoudly(t *testing.T) {
 // e.Shutdown, with Endpoint.Shutdown registered on e.Server, ends streams
 // with ErrShutdown before its deadline.
 func TestEchoShutdown(t *testing.T) {
-	ended := make(closes, 2)
-	ep := lifecycle.NewEndpoint(hello, ended.hook(lifecycle.Options{Farewell: &lifecycle.Event{Type: "bye"}}))
+	ended := sessiontest.NewEnds()
+	ep := lifecycle.NewEndpoint(hello, ended.Hook(lifecycle.Options{Farewell: &lifecycle.Event{Type: "bye"}}))
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.GET("/sse/:name", echoadapter.Handler(ep))
@@ -292,35 +284,4 @@ func TestEchoShutdown(t *testing.T) {
 	if ev, err := st.Next(); err != nil || ev.Type != "bye" {
 		t.Errorf("farewell %+v, %v", ev, err)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a logger's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// logRecorder is a slog.Handler that keeps error records as text.
-type logRecorder struct{ lockedBuffer }
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError {
-		l.Write([]byte(r.Message + "\n"))
-	}
-	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
@@ -86,26 +86,8 @@ func TestMiddlewareCORS(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the logger's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestMiddlewareLogger(t *testing.T) {
-	var out lockedBuffer
+	var out sessiontest.Buffer
 	base, _ := mount(t, fiber.Config{}, hello, lifecycle.Options{}, logger.New(logger.Config{Output: &out}))
 	stream(t, base+"/sse/logged", nil)
 	if got := out.String(); !strings.Contains(got, "200") || !strings.Contains(got, "/sse/logged") {
@@ -114,7 +96,7 @@ func TestMiddlewareLogger(t *testing.T) {
 }
 
 func TestMiddlewareRecover(t *testing.T) {
-	ended := make(chan lifecycle.CloseInfo, 4)
+	ended := sessiontest.NewEnds()
 	base, _ := mount(t, fiber.Config{}, func(s *lifecycle.Session) error {
 		if s.Request().Param("name") == "panic" {
 			s.Send(lifecycle.Event{Data: []byte("hello, then panic")})
@@ -225,7 +207,7 @@ func TestAuthMiddlewareAnswersBeforeTheStream(t *testing.T) {
 
 // A typical production stack in front of one stream.
 func TestMiddlewareStack(t *testing.T) {
-	var out lockedBuffer
+	var out sessiontest.Buffer
 	base, _ := mount(t, fiber.Config{ETag: true}, hello, lifecycle.Options{},
 		recover.New(), requestid.New(), logger.New(logger.Config{Output: &out}), helmet.New(),
 		cors.New(), limiter.New(limiter.Config{Max: 100}), compress.New(), etag.New())

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,28 +18,9 @@ import (
 
 	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
-
-// closes collects OnClose reasons.
-type closes chan lifecycle.CloseInfo
-
-func (c closes) hook(o lifecycle.Options) lifecycle.Options {
-	o.OnClose = func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { c <- ci }
-	return o
-}
-
-func (c closes) want(t *testing.T, reason error) {
-	t.Helper()
-	select {
-	case ci := <-c:
-		if !errors.Is(ci.Reason, reason) {
-			t.Errorf("session ended with %v, want %v", ci.Reason, reason)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatalf("no session ended within 2s (want %v)", reason)
-	}
-}
 
 // sendN sends n events (the name's route parameter) and returns.
 func sendN(n int) lifecycle.Handler {
@@ -63,13 +43,13 @@ func TestTLSListener(t *testing.T) {
 	certSrv.Close()
 	defer client.CloseIdleConnections()
 
-	ended := make(closes, 2)
+	ended := sessiontest.NewEnds()
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		if s.Request().Param("name") == "short" {
 			return sendN(2)(s)
 		}
 		return hello(s)
-	}, ended.hook(lifecycle.Options{Heartbeat: -1}))
+	}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/sse/:name", fiberadapter.Handler(ep))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -97,7 +77,7 @@ func TestTLSListener(t *testing.T) {
 		t.Fatalf("first event over TLS: %+v %v", ev, err)
 	}
 	st.Close()
-	ended.want(t, lifecycle.ErrClientGone)
+	ended.Want(t, lifecycle.ErrClientGone)
 
 	st, err = conformance.Connect(context.Background(), client, base+"/sse/short", nil)
 	if err != nil {
@@ -112,15 +92,15 @@ func TestTLSListener(t *testing.T) {
 	if _, err := st.Next(); err != io.EOF {
 		t.Errorf("end of a TLS stream: %v, want io.EOF", err)
 	}
-	ended.want(t, lifecycle.ErrHandlerReturned)
+	ended.Want(t, lifecycle.ErrHandlerReturned)
 }
 
 // When the server closes the connection after a stream (the client asked
 // for Connection: close, or spoke HTTP/1.0), that close is not the client
 // leaving: the reason stays the handler's return.
 func TestServerCloseAfterStreamIsNotClientGone(t *testing.T) {
-	ended := make(closes, 2)
-	ep := lifecycle.NewEndpoint(sendN(1), ended.hook(lifecycle.Options{Heartbeat: -1}))
+	ended := sessiontest.NewEnds()
+	ep := lifecycle.NewEndpoint(sendN(1), ended.Hook(lifecycle.Options{Heartbeat: -1}))
 	app := newApp(conformance.ServerConfig{})
 	app.Get("/sse/:name", fiberadapter.Handler(ep))
 	addr := strings.TrimPrefix(startApp(t, app), "http://")
@@ -142,15 +122,15 @@ func TestServerCloseAfterStreamIsNotClientGone(t *testing.T) {
 		if !strings.Contains(string(all), "Connection: close") {
 			t.Errorf("%q: response does not announce the close:\n%s", req, all)
 		}
-		ended.want(t, lifecycle.ErrHandlerReturned)
+		ended.Want(t, lifecycle.ErrHandlerReturned)
 	}
 }
 
 // After a stream ends cleanly the connection serves the client's next
 // request, which may itself be a stream, and so on.
 func TestKeepAliveAfterStream(t *testing.T) {
-	ended := make(closes, 8)
-	ep := lifecycle.NewEndpoint(sendN(2), ended.hook(lifecycle.Options{Heartbeat: -1}))
+	ended := sessiontest.NewEnds()
+	ep := lifecycle.NewEndpoint(sendN(2), ended.Hook(lifecycle.Options{Heartbeat: -1}))
 	app := newApp(conformance.ServerConfig{})
 	app.Get("/sse/:name", fiberadapter.Handler(ep))
 	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
@@ -189,7 +169,7 @@ func TestKeepAliveAfterStream(t *testing.T) {
 		if want := "data: " + strings.TrimPrefix(path, "/sse/"); strings.Count(string(body), want) != 2 {
 			t.Errorf("%s: body %q, want two events", path, body)
 		}
-		ended.want(t, lifecycle.ErrHandlerReturned)
+		ended.Want(t, lifecycle.ErrHandlerReturned)
 	}
 	if conns[0] != conns[len(conns)-1] {
 		t.Errorf("connections used: %v, want one", conns)
@@ -207,8 +187,8 @@ func TestAppShutdownEndsSessions(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ended := make(closes, 3)
-			ep := lifecycle.NewEndpoint(hello, ended.hook(lifecycle.Options{
+			ended := sessiontest.NewEnds()
+			ep := lifecycle.NewEndpoint(hello, ended.Hook(lifecycle.Options{
 				Heartbeat: -1,
 				Farewell:  &lifecycle.Event{Type: "bye", Retry: 2 * time.Second},
 			}))
@@ -242,7 +222,7 @@ func TestAppShutdownEndsSessions(t *testing.T) {
 				t.Errorf("%d of 3 sessions had ended when %s returned", len(ended), name)
 			}
 			for range 3 {
-				ended.want(t, lifecycle.ErrShutdown)
+				ended.Want(t, lifecycle.ErrShutdown)
 			}
 			for i, st := range streams {
 				ev, err := st.Next()

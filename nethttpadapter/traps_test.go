@@ -11,37 +11,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/nethttpadapter"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// closes collects OnClose reasons.
-type closes chan lifecycle.CloseInfo
-
-func (c closes) hook(o lifecycle.Options) lifecycle.Options {
-	o.OnClose = func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { c <- ci }
-	return o
-}
-
-func (c closes) wait(t *testing.T, d time.Duration) lifecycle.CloseInfo {
-	t.Helper()
-	select {
-	case ci := <-c:
-		return ci
-	case <-time.After(d):
-		t.Fatalf("no session ended within %v", d)
-	}
-	panic("unreachable")
-}
 
 func serveHTTP(t *testing.T, h http.Handler) string {
 	t.Helper()
@@ -60,9 +41,9 @@ func (w swallowFlush) Flush() { http.NewResponseController(w.ResponseWriter).Flu
 // the request context says nothing (the wrapper below detaches it), so the
 // only sign of the dead client is a failing write.
 func TestWriteErrorsEndSessionBehindFlushSwallowingWrapper(t *testing.T) {
-	ended := make(closes, 1)
+	ended := sessiontest.NewEnds()
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error { <-s.Done(); return nil },
-		ended.hook(lifecycle.Options{Heartbeat: 20 * time.Millisecond}))
+		ended.Hook(lifecycle.Options{Heartbeat: 20 * time.Millisecond}))
 	h := nethttpadapter.Handler(ep)
 	url := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(swallowFlush{w}, r.WithContext(context.WithoutCancel(r.Context())))
@@ -78,7 +59,7 @@ func TestWriteErrorsEndSessionBehindFlushSwallowingWrapper(t *testing.T) {
 	}
 	conn.(*net.TCPConn).SetLinger(0)
 	conn.Close()
-	ci := ended.wait(t, 5*time.Second)
+	ci := ended.Next(t, 5*time.Second)
 	if !errors.Is(ci.Reason, lifecycle.ErrWriteFailed) {
 		t.Errorf("reason %v, want ErrWriteFailed", ci.Reason)
 	}
@@ -95,10 +76,10 @@ func (n noFlusher) WriteHeader(code int)        { n.w.WriteHeader(code) }
 // the client gets 500 before anything else is committed, the handler does not
 // run, and an error is logged.
 func TestWriterThatCannotFlushFailsLoudly(t *testing.T) {
-	ended := make(closes, 1)
+	ended := sessiontest.NewEnds()
 	ran := make(chan struct{}, 1)
-	var logs logRecorder
-	opts := ended.hook(lifecycle.Options{Logger: slog.New(&logs)})
+	var logs sessiontest.ErrorLog
+	opts := ended.Hook(lifecycle.Options{Logger: slog.New(&logs)})
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error { ran <- struct{}{}; <-s.Done(); return nil }, opts)
 	h := nethttpadapter.Handler(ep)
 	url := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -120,48 +101,21 @@ func TestWriterThatCannotFlushFailsLoudly(t *testing.T) {
 		t.Error("OnClose fired for a stream that never opened")
 	default:
 	}
-	if got := logs.errors(); !strings.Contains(got, "cannot flush") {
+	if got := logs.String(); !strings.Contains(got, "cannot flush") {
 		t.Errorf("error logs %q, want one naming the unsupported flush", got)
 	}
-}
-
-// logRecorder is a slog.Handler keeping error records as text.
-type logRecorder struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	if r.Level < slog.LevelError {
-		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.WriteString(r.Message)
-	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&l.buf, " %s=%v", a.Key, a.Value); return true })
-	l.buf.WriteByte('\n')
-	return nil
-}
-
-func (l *logRecorder) errors() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // http.Server.Shutdown waits for streaming handlers but never cancels them
 // (golang/go#17721). Registering Endpoint.Shutdown with RegisterOnShutdown
 // ends the sessions, so the server's Shutdown completes before its deadline.
 func TestServerShutdownWithRegisterOnShutdown(t *testing.T) {
-	ended := make(closes, 3)
+	ended := sessiontest.NewEnds()
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		s.Send(lifecycle.Event{Data: []byte("hello")})
 		<-s.Done()
 		return nil
-	}, ended.hook(lifecycle.Options{Farewell: &lifecycle.Event{Type: "bye", Retry: 3 * time.Second}}))
+	}, ended.Hook(lifecycle.Options{Farewell: &lifecycle.Event{Type: "bye", Retry: 3 * time.Second}}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +161,7 @@ func TestServerShutdownWithRegisterOnShutdown(t *testing.T) {
 		}
 	}
 	for range 3 {
-		if ci := ended.wait(t, 5*time.Second); !errors.Is(ci.Reason, lifecycle.ErrShutdown) {
+		if ci := ended.Next(t, 5*time.Second); !errors.Is(ci.Reason, lifecycle.ErrShutdown) {
 			t.Errorf("reason %v, want ErrShutdown", ci.Reason)
 		}
 	}
@@ -217,7 +171,7 @@ func TestServerShutdownWithRegisterOnShutdown(t *testing.T) {
 // canceling its stream (RST_STREAM) ends the session, and the handler's
 // return ends the stream cleanly.
 func TestHTTP2(t *testing.T) {
-	ended := make(closes, 4)
+	ended := sessiontest.NewEnds()
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		r := s.Request()
 		s.Send(lifecycle.Event{ID: "1", Data: []byte(r.Proto + " " + r.Param("name"))})
@@ -226,7 +180,7 @@ func TestHTTP2(t *testing.T) {
 		}
 		<-s.Done()
 		return nil
-	}, ended.hook(lifecycle.Options{Heartbeat: -1}))
+	}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
 	mux := http.NewServeMux()
 	mux.Handle("/sse/{name}", nethttpadapter.Handler(ep))
 	srv := httptest.NewUnstartedServer(mux)
@@ -253,7 +207,7 @@ func TestHTTP2(t *testing.T) {
 		t.Fatalf("first event %+v, %v", ev, err)
 	}
 	cancel() // resets the stream; the connection stays open
-	if ci := ended.wait(t, 2*time.Second); !errors.Is(ci.Reason, lifecycle.ErrClientGone) {
+	if ci := ended.Next(t, 2*time.Second); !errors.Is(ci.Reason, lifecycle.ErrClientGone) {
 		t.Errorf("after RST_STREAM: reason %v, want ErrClientGone", ci.Reason)
 	}
 
@@ -268,7 +222,7 @@ func TestHTTP2(t *testing.T) {
 	if _, err := st.Next(); err != io.EOF {
 		t.Errorf("after the handler returned: %v, want io.EOF", err)
 	}
-	if ci := ended.wait(t, 2*time.Second); !errors.Is(ci.Reason, lifecycle.ErrHandlerReturned) {
+	if ci := ended.Next(t, 2*time.Second); !errors.Is(ci.Reason, lifecycle.ErrHandlerReturned) {
 		t.Errorf("reason %v, want ErrHandlerReturned", ci.Reason)
 	}
 }

@@ -1,0 +1,89 @@
+// Package sessiontest holds the helpers the adapters' tests share: a
+// recorder of how sessions end, and log capture safe for the goroutines
+// servers log from.
+package sessiontest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+// Ends receives the CloseInfo of every session ended on an endpoint whose
+// options went through Hook. It is buffered, so len reports how many ended
+// and have not been received yet.
+type Ends chan lifecycle.CloseInfo
+
+// NewEnds returns an empty Ends.
+func NewEnds() Ends { return make(Ends, 1024) }
+
+// Hook returns o with an OnClose that records into e.
+func (e Ends) Hook(o lifecycle.Options) lifecycle.Options {
+	o.OnClose = func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { e <- ci }
+	return o
+}
+
+// Next returns the next session end, failing t if none comes within d.
+func (e Ends) Next(t testing.TB, d time.Duration) lifecycle.CloseInfo {
+	t.Helper()
+	select {
+	case ci := <-e:
+		return ci
+	case <-time.After(d):
+		t.Fatalf("no session ended within %v", d)
+	}
+	panic("unreachable")
+}
+
+// Want fails t unless the next session end, within 2 s, matches reason.
+func (e Ends) Want(t testing.TB, reason error) {
+	t.Helper()
+	if ci := e.Next(t, 2*time.Second); !errors.Is(ci.Reason, reason) {
+		t.Errorf("session ended with %v, want %v", ci.Reason, reason)
+	}
+}
+
+// Buffer is a bytes.Buffer safe for concurrent use, for loggers.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *Buffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// ErrorLog is a slog.Handler that keeps error records, with their
+// attributes, as text: give slog.New(&log) to Options.Logger.
+type ErrorLog struct{ Buffer }
+
+func (l *ErrorLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *ErrorLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *ErrorLog) WithGroup(string) slog.Handler            { return l }
+
+func (l *ErrorLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError {
+		return nil
+	}
+	var line bytes.Buffer
+	line.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&line, " %s=%v", a.Key, a.Value); return true })
+	line.WriteByte('\n')
+	l.Write(line.Bytes())
+	return nil
+}
