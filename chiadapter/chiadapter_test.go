@@ -1,8 +1,6 @@
 package chiadapter_test
 
 import (
-	"compress/flate"
-	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -76,40 +74,11 @@ func mount(t *testing.T, h lifecycle.Handler, opts lifecycle.Options, mw ...func
 	return serve(t, &http.Server{Handler: r, ErrorLog: log.New(io.Discard, "", 0)})
 }
 
-// firstEvent opens url and returns the response and its first event's data,
-// failing if the event does not arrive within 5 s (a middleware buffering the
-// stream would hold it back). The body is read raw: no transparent gzip.
+// firstEvent opens url and returns the response and its first event's data.
 func firstEvent(t *testing.T, url string, header http.Header) (*http.Response, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	tr := &http.Transport{DisableCompression: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	var body io.Reader = resp.Body
-	switch resp.Header.Get("Content-Encoding") {
-	case "gzip":
-		zr, err := gzip.NewReader(resp.Body)
-		if err != nil {
-			t.Fatalf("gzip stream: %v", err)
-		}
-		body = zr
-	case "deflate":
-		body = flate.NewReader(resp.Body)
-	}
-	ev, err := conformance.NewParser(body).Next()
-	if err != nil {
-		t.Fatalf("first event: %v (a middleware held the stream back?)", err)
-	}
-	return resp, ev.Data
+	resp := sessiontest.Get(t, url, header)
+	return resp, sessiontest.FirstEvent(t, resp)
 }
 
 func TestCompressDefaultLeavesStreamsAlone(t *testing.T) {

@@ -1,7 +1,6 @@
 package echoadapter_test
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -80,51 +79,13 @@ func mount(t *testing.T, h lifecycle.Handler, opts lifecycle.Options, mw ...echo
 	return startEcho(t, e), e
 }
 
-// get sends a GET with header, reading the body raw (no transparent gzip).
-func get(t *testing.T, url string, header http.Header) *http.Response {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	tr := &http.Transport{DisableCompression: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
-// firstEvent returns the data of resp's first event, which must arrive
-// within get's 5 s: a middleware buffering the stream would hold it back.
-func firstEvent(t *testing.T, resp *http.Response) string {
-	t.Helper()
-	var body io.Reader = resp.Body
-	if resp.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(resp.Body)
-		if err != nil {
-			t.Fatalf("gzip stream: %v", err)
-		}
-		body = zr
-	}
-	ev, err := conformance.NewParser(body).Next()
-	if err != nil {
-		t.Fatalf("first event: %v (a middleware held the stream back?)", err)
-	}
-	return ev.Data
-}
-
 func TestCORSRequestIDRecoverLogger(t *testing.T) {
 	var logs sessiontest.Buffer
 	base, _ := mount(t, hello, lifecycle.Options{},
 		middleware.Recover(), middleware.RequestID(), middleware.LoggerWithConfig(middleware.LoggerConfig{Output: &logs}),
 		middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: []string{"https://app.example"}}))
-	resp := get(t, base+"/sse/a", http.Header{"Origin": {"https://app.example"}})
-	if data := firstEvent(t, resp); data != "hello a" {
+	resp := sessiontest.Get(t, base+"/sse/a", http.Header{"Origin": {"https://app.example"}})
+	if data := sessiontest.FirstEvent(t, resp); data != "hello a" {
 		t.Errorf("data %q", data)
 	}
 	if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || resp.Header.Get("X-Request-Id") == "" {
@@ -140,12 +101,12 @@ func TestRecoverAndHandlerPanic(t *testing.T) {
 		}
 		return hello(s)
 	}, ended.Hook(lifecycle.Options{}), middleware.Recover())
-	resp := get(t, base+"/sse/panic", nil)
+	resp := sessiontest.Get(t, base+"/sse/panic", nil)
 	io.Copy(io.Discard, resp.Body)
 	if ci := <-ended; !errors.Is(ci.Reason, lifecycle.ErrHandlerPanicked) {
 		t.Errorf("reason %v, want ErrHandlerPanicked", ci.Reason)
 	}
-	if data := firstEvent(t, get(t, base+"/sse/after", nil)); data != "hello after" {
+	if data := sessiontest.FirstEvent(t, sessiontest.Get(t, base+"/sse/after", nil)); data != "hello after" {
 		t.Errorf("after the panic: %q", data)
 	}
 }
@@ -153,11 +114,11 @@ func TestRecoverAndHandlerPanic(t *testing.T) {
 // Gzip compresses text/event-stream; each event is flushed through.
 func TestGzipFlushesThrough(t *testing.T) {
 	base, _ := mount(t, hello, lifecycle.Options{}, middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024}))
-	resp := get(t, base+"/sse/a", http.Header{"Accept-Encoding": {"gzip"}})
+	resp := sessiontest.Get(t, base+"/sse/a", http.Header{"Accept-Encoding": {"gzip"}})
 	if ce := resp.Header.Get("Content-Encoding"); ce != "gzip" {
 		t.Errorf("Content-Encoding %q, want gzip", ce)
 	}
-	if data := firstEvent(t, resp); data != "hello a" {
+	if data := sessiontest.FirstEvent(t, resp); data != "hello a" {
 		t.Errorf("data %q: a 7-byte event must not wait for Gzip's MinLength", data)
 	}
 }
@@ -198,7 +159,7 @@ func TestTimeoutFailsLoudly(t *testing.T) {
 		ran <- struct{}{}
 		return hello(s)
 	}, lifecycle.Options{Logger: slog.New(&logs)}, middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: 2 * time.Second}))
-	resp := get(t, base+"/sse/a", nil)
+	resp := sessiontest.Get(t, base+"/sse/a", nil)
 	io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("status %d, want 500", resp.StatusCode)
@@ -215,8 +176,8 @@ func TestContextTimeoutEndsWithDeadline(t *testing.T) {
 	ended := sessiontest.NewEnds()
 	base, _ := mount(t, hello, ended.Hook(lifecycle.Options{Heartbeat: -1}),
 		middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: 300 * time.Millisecond}))
-	resp := get(t, base+"/sse/a", nil)
-	firstEvent(t, resp)
+	resp := sessiontest.Get(t, base+"/sse/a", nil)
+	sessiontest.FirstEvent(t, resp)
 	select {
 	case ci := <-ended:
 		if !errors.Is(ci.Reason, lifecycle.ErrDeadline) || !errors.Is(ci.Reason, context.DeadlineExceeded) {
@@ -234,7 +195,7 @@ func TestBodyDumpFailsLoudly(t *testing.T) {
 	dumped := make(chan int, 1)
 	base, _ := mount(t, hello, lifecycle.Options{Logger: slog.New(&logs)},
 		middleware.BodyDump(func(_ echo.Context, _, res []byte) { dumped <- len(res) }))
-	resp := get(t, base+"/sse/a", nil)
+	resp := sessiontest.Get(t, base+"/sse/a", nil)
 	io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("status %d, want 500", resp.StatusCode)

@@ -5,14 +5,19 @@ package sessiontest
 
 import (
 	"bytes"
+	"compress/flate"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
@@ -86,4 +91,48 @@ func (l *ErrorLog) Handle(_ context.Context, r slog.Record) error {
 	line.WriteByte('\n')
 	l.Write(line.Bytes())
 	return nil
+}
+
+// Get sends a GET for url with header, reading nothing yet. The response
+// body is raw (no transparent decompression), the request is bounded by 5 s,
+// and everything is closed at cleanup.
+func Get(t testing.TB, url string, header http.Header) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// FirstEvent returns the data of resp's first event, decoding a gzip or
+// deflate body, and fails t if it does not arrive within Get's bound: a
+// middleware buffering the stream would hold it back.
+func FirstEvent(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	var body io.Reader = resp.Body
+	switch resp.Header.Get("Content-Encoding") {
+	case "gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			t.Fatalf("gzip stream: %v", err)
+		}
+		body = zr
+	case "deflate":
+		body = flate.NewReader(resp.Body)
+	}
+	ev, err := conformance.NewParser(body).Next()
+	if err != nil {
+		t.Fatalf("first event: %v (a middleware held the stream back?)", err)
+	}
+	return ev.Data
 }
