@@ -31,10 +31,11 @@ type Options struct {
 	// WriteTimeout bounds each write to the client (an event, a heartbeat,
 	// the headers). A write that takes longer ends the session with
 	// ErrWriteTimeout: this is what bounds a slow or stuck client. The
-	// deadline is extended before every write, so it never cuts a long stream
-	// and it replaces any whole-response deadline the server set (such as
-	// http.Server.WriteTimeout). Default DefaultWriteTimeout (10 s); negative
-	// means no deadline.
+	// deadline is extended as the stream goes on (at most every eighth of
+	// the timeout, so a write may be cut after 7/8 of it), so it never cuts
+	// a long stream, and it replaces any whole-response deadline the server
+	// set (such as http.Server.WriteTimeout). Default DefaultWriteTimeout
+	// (10 s); negative means no deadline.
 	WriteTimeout time.Duration
 
 	// Retry, when positive, is sent as the first thing in every stream: the

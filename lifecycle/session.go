@@ -47,8 +47,12 @@ type Session struct {
 	buf       []byte    // encoding buffer, reused across events
 	heartbeat *time.Timer
 	lastWrite time.Time
-	events    int64
-	bytes     int64
+	// deadlineSet: a write deadline has been set, at deadlineAt (see
+	// setDeadlineLocked).
+	deadlineSet bool
+	deadlineAt  time.Time
+	events      int64
+	bytes       int64
 }
 
 // endState is what a session records when it ends.
@@ -183,13 +187,22 @@ func (s *Session) writeLocked(p []byte) error {
 }
 
 func (s *Session) setDeadlineLocked(now time.Time) error {
+	wt := s.ep.opts.WriteTimeout
+	// Moving a deadline costs a call into the runtime's timers. Re-arm it
+	// only once an eighth of the timeout has passed since it was last set:
+	// each write then still gets between 7/8 and all of WriteTimeout, and a
+	// stream of events pays for it once per few hundred milliseconds.
+	if s.deadlineSet && (wt <= 0 || now.Sub(s.deadlineAt) < wt/8) {
+		return nil
+	}
 	var deadline time.Time
-	if wt := s.ep.opts.WriteTimeout; wt > 0 {
+	if wt > 0 {
 		deadline = now.Add(wt)
 	}
 	if err := s.t.SetWriteDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return s.fail(err)
 	}
+	s.deadlineSet, s.deadlineAt = true, now
 	return nil
 }
 

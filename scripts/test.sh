@@ -14,5 +14,17 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== ssebench -quick (smoke run: it must complete and produce numbers; no timing is checked)"
+bench_out=$(go run ./cmd/ssebench -quick -json)
+for field in '"throughput_events_per_s"' '"rss_bytes_per_conn"' '"p99_ms"' '"server_cpu_seconds"' '"allocs_per_heartbeat"'; do
+  if ! grep -q "$field" <<<"$bench_out"; then
+    echo "ssebench -quick produced no $field"; exit 1
+  fi
+done
+if grep -q '"throughput_events_per_s": 0,' <<<"$bench_out"; then
+  echo "ssebench -quick: a target streamed no events"; exit 1
+fi
+echo "ssebench -quick: completed with numbers for every scenario"
+
 echo "== go test -race"
 go test -race -count=1 ./...

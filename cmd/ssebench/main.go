@@ -1,0 +1,319 @@
+// Command ssebench measures ssekit's adapters against what users write today.
+//
+// It runs each server (the four adapters, and hand-written baselines for
+// each framework) as a separate process on 127.0.0.1, and drives it from
+// this process:
+//
+//  1. detection: clients close idle connections (heartbeats off for
+//     ssekit); time from close to the server-side end.
+//  2. memory: idle sessions held open; server RSS, heap and stack per
+//     connection over the empty baseline, after GC; goroutines per
+//     connection.
+//  3. throughput: 64-byte events to one client as fast as it reads.
+//  4. heartbeat: server CPU while idle sessions receive heartbeats.
+//  5. allocations: per Send and per heartbeat (in this process).
+//
+// Usage:
+//
+//	go run ./cmd/ssebench            # the full run (several minutes)
+//	go run ./cmd/ssebench -quick     # small sizes, under a minute
+//	go run ./cmd/ssebench -json      # machine-readable output
+//
+// Every load loop is bounded in count and time, and only 127.0.0.1 is used.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// config is the size of a run.
+type config struct {
+	Rounds        int           // detection rounds (streams closed at once)
+	DetectWait    time.Duration // how long a close may take to be noticed
+	Sessions      int           // idle sessions for memory
+	ThroughputFor time.Duration
+	HBSessions    int
+	HBFor         time.Duration
+	HBInterval    time.Duration
+	AllocHBFor    time.Duration
+}
+
+var (
+	full  = config{30, 60 * time.Second, 10000, 5 * time.Second, 10000, 30 * time.Second, 15 * time.Second, time.Second}
+	quick = config{10, 3 * time.Second, 500, 500 * time.Millisecond, 500, time.Second, 100 * time.Millisecond, 200 * time.Millisecond}
+)
+
+// Result is one target's figures in one run.
+type Result struct {
+	Detection  Detection `json:"detection"`
+	Memory     Memory    `json:"memory"`
+	EventsPerS float64   `json:"throughput_events_per_s"`
+	Heartbeat  Heartbeat `json:"heartbeat"`
+}
+
+// Report is the whole output.
+type Report struct {
+	Machine     string                `json:"machine"`
+	Quick       bool                  `json:"quick"`
+	Config      config                `json:"config"`
+	Runs        []map[string]Result   `json:"runs"`
+	Allocations Allocations           `json:"allocations"`
+	Summary     map[string]SummaryRow `json:"summary"`
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		fs := flag.NewFlagSet("serve", flag.ExitOnError)
+		target := fs.String("target", "nethttp", "what to serve: "+strings.Join(targets, ", "))
+		heartbeat := fs.Duration("heartbeat", 15*time.Second, "ssekit heartbeat interval (negative: off)")
+		fs.Parse(os.Args[2:])
+		if err := serve(*target, *heartbeat); err != nil {
+			fmt.Fprintln(os.Stderr, "ssebench serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	quickFlag := flag.Bool("quick", false, "small sizes: finishes in under a minute")
+	jsonFlag := flag.Bool("json", false, "print JSON instead of tables")
+	only := flag.String("targets", strings.Join(targets, ","), "comma-separated targets to measure")
+	hold := flag.Int("hold", 0, "instead of measuring, open this many idle sessions on the first target, print the server's control address, and wait (for pprof)")
+	repeat := flag.Int("repeat", 1, "run everything this many times; tables show the median [min-max]")
+	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat", "comma-separated scenarios to run (allocations always run)")
+	flag.Parse()
+	raiseFileLimit()
+
+	if *hold > 0 {
+		if err := holdOpen(strings.Split(*only, ",")[0], *hold); err != nil {
+			fmt.Fprintln(os.Stderr, "ssebench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	cfg := full
+	if *quickFlag {
+		cfg = quick
+	}
+	rep := Report{Machine: machine(), Quick: *quickFlag, Config: cfg}
+	chosen := strings.Split(*only, ",")
+	for i := range max(1, *repeat) {
+		run := map[string]Result{}
+		for _, target := range chosen {
+			r, err := measure(target, cfg, strings.Split(*scenarios, ","))
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "ssebench: %s: %v\n", target, err)
+				os.Exit(1)
+			}
+			run[target] = r
+			if !*jsonFlag {
+				fmt.Fprintf(os.Stderr, "run %d: %s done\n", i+1, target)
+			}
+		}
+		rep.Runs = append(rep.Runs, run)
+	}
+	rep.Allocations = allocations(cfg.AllocHBFor)
+	rep.Summary = summarize(rep.Runs, chosen)
+
+	if *jsonFlag {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return
+	}
+	printTables(rep, chosen)
+}
+
+// measure runs the chosen scenarios against one target, each on a fresh
+// server.
+func measure(target string, cfg config, scenarios []string) (Result, error) {
+	var r Result
+	steps := []struct {
+		name      string
+		heartbeat time.Duration
+		run       func(*server) error
+	}{
+		{"detection", -1, func(s *server) (err error) { r.Detection, err = detection(s, cfg.Rounds, cfg.DetectWait); return }},
+		{"memory", 15 * time.Second, func(s *server) (err error) { r.Memory, err = memory(s, cfg.Sessions); return }},
+		{"throughput", -1, func(s *server) (err error) { r.EventsPerS, err = throughput(s, cfg.ThroughputFor); return }},
+		{"heartbeat", cfg.HBInterval, func(s *server) (err error) {
+			r.Heartbeat, err = heartbeatCost(s, cfg.HBSessions, cfg.HBFor, cfg.HBInterval)
+			return
+		}},
+	}
+	for _, step := range steps {
+		if !slices.Contains(scenarios, step.name) {
+			continue
+		}
+		if err := withServer(target, step.heartbeat, step.run); err != nil {
+			return r, fmt.Errorf("%s: %w", step.name, err)
+		}
+	}
+	return r, nil
+}
+
+func withServer(target string, heartbeat time.Duration, f func(*server) error) error {
+	s, err := startServer(target, heartbeat)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	return f(s)
+}
+
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, %s %s/%s", cpu, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// Spread is the median of repeated measurements with their range.
+type Spread struct {
+	Median, Min, Max float64
+}
+
+func spread(xs []float64) Spread {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return Spread{Median: s[len(s)/2], Min: s[0], Max: s[len(s)-1]}
+}
+
+func (s Spread) String() string {
+	if s.Min == s.Max {
+		return fmtNum(s.Median)
+	}
+	return fmt.Sprintf("%s [%s-%s]", fmtNum(s.Median), fmtNum(s.Min), fmtNum(s.Max))
+}
+
+func fmtNum(x float64) string {
+	switch {
+	case x >= 1e6:
+		return fmt.Sprintf("%.2fM", x/1e6)
+	case x >= 1e4:
+		return fmt.Sprintf("%.0fk", x/1e3)
+	case x >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case x >= 1:
+		return fmt.Sprintf("%.2f", x)
+	default:
+		return fmt.Sprintf("%.3f", x)
+	}
+}
+
+// SummaryRow is one target's medians over the runs.
+type SummaryRow struct {
+	DetectP50, DetectP99, DetectMax Spread
+	Undetected                      Spread
+	RSSPerConn, HeapPerConn         Spread
+	StackPerConn, GoroutinesPerConn Spread
+	EventsPerS                      Spread
+	ThroughputVsRaw                 Spread // this target's events/s over its framework's raw loop
+	HeartbeatCPU                    Spread
+}
+
+func summarize(runs []map[string]Result, chosen []string) map[string]SummaryRow {
+	col := func(target string, f func(Result) float64) Spread {
+		var xs []float64
+		for _, run := range runs {
+			xs = append(xs, f(run[target]))
+		}
+		return spread(xs)
+	}
+	out := map[string]SummaryRow{}
+	for _, t := range chosen {
+		row := SummaryRow{
+			DetectP50:         col(t, func(r Result) float64 { return r.Detection.P50ms }),
+			DetectP99:         col(t, func(r Result) float64 { return r.Detection.P99ms }),
+			DetectMax:         col(t, func(r Result) float64 { return r.Detection.MaxMs }),
+			Undetected:        col(t, func(r Result) float64 { return float64(r.Detection.Undetected) }),
+			RSSPerConn:        col(t, func(r Result) float64 { return r.Memory.RSSPerConn }),
+			HeapPerConn:       col(t, func(r Result) float64 { return r.Memory.HeapPerConn }),
+			StackPerConn:      col(t, func(r Result) float64 { return r.Memory.StackPerConn }),
+			GoroutinesPerConn: col(t, func(r Result) float64 { return r.Memory.GoroutinesPerC }),
+			EventsPerS:        col(t, func(r Result) float64 { return r.EventsPerS }),
+			HeartbeatCPU:      col(t, func(r Result) float64 { return r.Heartbeat.CPUSeconds }),
+		}
+		if raw := "raw-" + t; !strings.HasPrefix(t, "raw-") && slices.Contains(chosen, raw) {
+			var xs []float64
+			for _, run := range runs {
+				if run[raw].EventsPerS > 0 {
+					xs = append(xs, run[t].EventsPerS/run[raw].EventsPerS)
+				}
+			}
+			if len(xs) > 0 {
+				row.ThroughputVsRaw = spread(xs)
+			}
+		}
+		out[t] = row
+	}
+	return out
+}
+
+func printTables(rep Report, chosen []string) {
+	c := rep.Config
+	fmt.Printf("ssebench on %s; %d run(s)%s; medians [min-max]\n\n", rep.Machine, len(rep.Runs), map[bool]string{true: ", -quick"}[rep.Quick])
+	fmt.Printf("1. Disconnect detection: %d idle streams closed by the client, heartbeats off (ms; undetected within %v)\n", c.Rounds, c.DetectWait)
+	fmt.Printf("%-12s %18s %18s %18s %12s\n", "target", "p50", "p99", "max", "undetected")
+	for _, t := range chosen {
+		r := rep.Summary[t]
+		if r.Undetected.Min == float64(c.Rounds) { // nothing detected in any run: no latency to show
+			fmt.Printf("%-12s %18s %18s %18s %12s\n", t, "-", "-", "-", r.Undetected)
+			continue
+		}
+		fmt.Printf("%-12s %18s %18s %18s %12s\n", t, r.DetectP50, r.DetectP99, r.DetectMax, r.Undetected)
+	}
+	fmt.Printf("\n2. Idle memory: %d open sessions, growth per connection over the empty server, after GC\n", c.Sessions)
+	fmt.Printf("%-12s %18s %18s %18s %12s\n", "target", "RSS B", "heap B", "stack B", "goroutines")
+	for _, t := range chosen {
+		r := rep.Summary[t]
+		fmt.Printf("%-12s %18s %18s %18s %12s\n", t, r.RSSPerConn, r.HeapPerConn, r.StackPerConn, r.GoroutinesPerConn)
+	}
+	fmt.Printf("\n3. Single-stream throughput: 64-byte events to one client for %v\n", c.ThroughputFor)
+	fmt.Printf("%-12s %18s %22s\n", "target", "events/s", "vs raw loop")
+	for _, t := range chosen {
+		r := rep.Summary[t]
+		ratio := "-"
+		if r.ThroughputVsRaw.Max > 0 {
+			ratio = r.ThroughputVsRaw.String()
+		}
+		fmt.Printf("%-12s %18s %22s\n", t, r.EventsPerS, ratio)
+	}
+	fmt.Printf("\n4. Heartbeat cost: server CPU seconds over %v with %d idle sessions, heartbeat %v (raw-fiber: its own 15 s ticker; raw-nethttp/chi/echo: none)\n", c.HBFor, c.HBSessions, c.HBInterval)
+	fmt.Printf("%-12s %18s\n", "target", "CPU s")
+	for _, t := range chosen {
+		fmt.Printf("%-12s %18s\n", t, rep.Summary[t].HeartbeatCPU)
+	}
+	a := rep.Allocations
+	fmt.Printf("\n5. Allocations (lifecycle, in process)\n")
+	fmt.Printf("Send, one-line event:   %.0f allocs/op, %.0f ns/op\n", a.SendOneLine, a.SendOneLineNs)
+	fmt.Printf("Send, multi-line event: %.0f allocs/op, %.0f ns/op\n", a.SendMultiLine, a.SendMultiLineNs)
+	fmt.Printf("Heartbeat:              %.2f allocs per heartbeat (%d heartbeats counted)\n", a.PerHeartbeat, a.HeartbeatsCounted)
+}
+
+// holdOpen opens n idle sessions on target and keeps them until stdin
+// closes, so the server can be profiled: go tool pprof http://<control>/debug/pprof/heap.
+func holdOpen(target string, n int) error {
+	return withServer(target, 15*time.Second, func(s *server) error {
+		conns, err := openMany(s.addr, n)
+		if err != nil {
+			return err
+		}
+		defer closeAll(conns)
+		fmt.Printf("%d sessions open on %s; control (pprof) at http://%s/debug/pprof/ ; close stdin to stop\n", n, target, s.control)
+		io.Copy(io.Discard, os.Stdin)
+		return nil
+	})
+}

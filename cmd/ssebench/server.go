@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/gofiber/fiber/v2"
+	"github.com/labstack/echo/v4"
+
+	"github.com/ssekit/ssekit/chiadapter"
+	"github.com/ssekit/ssekit/echoadapter"
+	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/lifecycle"
+	"github.com/ssekit/ssekit/nethttpadapter"
+)
+
+// The server process: `ssebench serve -target T -heartbeat D`. It serves
+// GET /sse with target T on 127.0.0.1 and prints "ADDR <stream addr>
+// <control addr>" on stdout. /sse?mode=idle sends one "ready" event and
+// idles; mode=flood sends 64-byte events as fast as the client reads.
+//
+// The control server (net/http, separate port) answers /stats (memory and
+// goroutines after a GC, CPU time) and /ended (when each stream ended, by
+// client address, in Unix nanoseconds).
+
+// targets lists what the server can run: the four adapters and the
+// hand-written baselines ("raw-*", one per framework: the ceiling for
+// throughput; raw-nethttp is also the net/http baseline users write today,
+// raw-fiber the SetBodyStreamWriter recipe with a 15 s heartbeat).
+var targets = []string{
+	"nethttp", "chi", "echo", "fiber",
+	"raw-nethttp", "raw-chi", "raw-echo", "raw-fiber",
+}
+
+var payload = strings.Repeat("x", 64)
+
+// ended records when streams end, keyed by the client's address.
+type ended struct {
+	mu sync.Mutex
+	at map[string]int64
+}
+
+func (e *ended) record(remote string) {
+	now := time.Now().UnixNano()
+	e.mu.Lock()
+	e.at[remote] = now
+	e.mu.Unlock()
+}
+
+func serve(target string, heartbeat time.Duration) error {
+	raiseFileLimit()
+	done := &ended{at: make(map[string]int64)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	ctl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go http.Serve(ctl, controlHandler(done))
+
+	if err := startTarget(target, heartbeat, ln, done); err != nil {
+		return err
+	}
+	fmt.Printf("ADDR %s %s\n", ln.Addr(), ctl.Addr())
+	// Run until the load generator closes our stdin.
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	return nil
+}
+
+func startTarget(target string, heartbeat time.Duration, ln net.Listener, done *ended) error {
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		if err := s.Send(lifecycle.Event{Data: []byte("ready")}); err != nil {
+			return err
+		}
+		if s.Request().Query().Get("mode") == "flood" {
+			ev := lifecycle.Event{Data: []byte(payload)}
+			for s.Send(ev) == nil {
+			}
+			return nil
+		}
+		<-s.Done()
+		return nil
+	}, lifecycle.Options{
+		Heartbeat:    heartbeat,
+		WriteTimeout: 30 * time.Second,
+		OnClose:      func(s *lifecycle.Session, _ lifecycle.CloseInfo) { done.record(s.Request().RemoteAddr) },
+	})
+	srv := func(h http.Handler) error { go (&http.Server{Handler: h}).Serve(ln); return nil }
+	switch target {
+	case "nethttp":
+		return srv(nethttpadapter.Handler(ep))
+	case "chi":
+		r := chi.NewRouter()
+		r.Get("/sse", chiadapter.Handler(ep))
+		return srv(r)
+	case "echo":
+		e := echo.New()
+		e.GET("/sse", echoadapter.Handler(ep))
+		return srv(e)
+	case "fiber":
+		app := fiber.New(fiber.Config{DisableStartupMessage: true})
+		app.Get("/sse", fiberadapter.Handler(ep))
+		go app.Listener(ln)
+		return nil
+	case "raw-nethttp":
+		return srv(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rawLoop(w, r, done) }))
+	case "raw-chi":
+		r := chi.NewRouter()
+		r.Get("/sse", func(w http.ResponseWriter, r *http.Request) { rawLoop(w, r, done) })
+		return srv(r)
+	case "raw-echo":
+		e := echo.New()
+		e.GET("/sse", func(c echo.Context) error {
+			rawLoop(c.Response(), c.Request(), done)
+			return nil
+		})
+		return srv(e)
+	case "raw-fiber":
+		app := fiber.New(fiber.Config{DisableStartupMessage: true})
+		app.Get("/sse", rawFiberRecipe(done))
+		go app.Listener(ln)
+		return nil
+	}
+	return fmt.Errorf("unknown target %q (have %s)", target, strings.Join(targets, ", "))
+}
+
+// rawLoop is the net/http handler users write today: an http.Flusher loop,
+// with r.Context() for the disconnect.
+func rawLoop(w http.ResponseWriter, r *http.Request, done *ended) {
+	defer done.record(r.RemoteAddr)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	f := w.(http.Flusher)
+	fmt.Fprint(w, "data: ready\n\n")
+	f.Flush()
+	if r.URL.Query().Get("mode") != "flood" {
+		<-r.Context().Done()
+		return
+	}
+	msg := []byte("data: " + payload + "\n\n")
+	for r.Context().Err() == nil {
+		if _, err := w.Write(msg); err != nil {
+			return
+		}
+		f.Flush()
+	}
+}
+
+// rawFiberRecipe is the Fiber recipe users write today: SetBodyStreamWriter
+// with a 15 s heartbeat; a dead client is noticed when a write fails.
+func rawFiberRecipe(done *ended) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		remote := c.Context().RemoteAddr().String()
+		flood := c.Query("mode") == "flood"
+		c.Set("Content-Type", "text/event-stream")
+		c.Set("Cache-Control", "no-cache")
+		c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+			defer done.record(remote)
+			fmt.Fprint(w, "data: ready\n\n")
+			if w.Flush() != nil {
+				return
+			}
+			msg := []byte("data: " + payload + "\n\n")
+			for flood {
+				w.Write(msg)
+				if w.Flush() != nil {
+					return
+				}
+			}
+			t := time.NewTicker(15 * time.Second)
+			defer t.Stop()
+			for range t.C {
+				fmt.Fprint(w, ": ping\n\n")
+				if w.Flush() != nil {
+					return
+				}
+			}
+		})
+		return nil
+	}
+}
+
+// Stats is what the server reports of itself.
+type Stats struct {
+	RSS        int64   `json:"rss_bytes"`
+	HeapInuse  int64   `json:"heap_inuse_bytes"`
+	StackInuse int64   `json:"stack_inuse_bytes"`
+	Goroutines int     `json:"goroutines"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+}
+
+func controlHandler(done *ended) http.Handler {
+	mux := http.NewServeMux()
+	// Profiles of the server under load: go tool pprof http://<control>/debug/pprof/heap
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") != "0" {
+			runtime.GC()
+			runtime.GC()
+		}
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		json.NewEncoder(w).Encode(Stats{
+			RSS: rss(), HeapInuse: int64(m.HeapInuse), StackInuse: int64(m.StackInuse),
+			Goroutines: runtime.NumGoroutine(), CPUSeconds: cpuSeconds(),
+		})
+	})
+	mux.HandleFunc("/ended", func(w http.ResponseWriter, r *http.Request) {
+		done.mu.Lock()
+		defer done.mu.Unlock()
+		json.NewEncoder(w).Encode(done.at)
+	})
+	return mux
+}
+
+// rss returns the process's resident set size from /proc/self/statm.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	var size, resident int64
+	fmt.Sscan(string(b), &size, &resident)
+	return resident * int64(os.Getpagesize())
+}
+
+// cpuSeconds returns the process's user and system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// raiseFileLimit lifts the open-file limit to its hard maximum: 10,000
+// sessions need more descriptors than the usual default.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
