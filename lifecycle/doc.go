@@ -55,7 +55,12 @@
 //     RST on the connection, a reset HTTP/2 stream), with the cause if it
 //     has one. It must fire while nothing is being written: a dead client
 //     noticed only at the next write leaks the session for as long as the
-//     stream is quiet. Its values reach Session.Context.
+//     stream is quiet. Its values reach Session.Context. The adapter may
+//     also cancel it with a cause of its own: ErrShutdown when its server is
+//     shutting down (the session ends gracefully, with the farewell), or
+//     ErrWriteTimeout / ErrWriteFailed when a write it made in the
+//     background failed. A context that reaches its deadline ends the
+//     session with ErrDeadline.
 //  4. Calls Endpoint.Serve(ctx, transport, request) on the request's own
 //     goroutine (or on one the adapter owns) and finishes the response after
 //     it returns. Serve returns only when the handler has returned and the
