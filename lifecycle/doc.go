@@ -42,8 +42,8 @@
 //     into a Request: method, path, raw query, headers, route parameters,
 //     remote address, protocol. Copy every string: frameworks such as Fiber,
 //     Echo and chi recycle their request objects and buffers when their
-//     handler returns, and a session outlives nothing but may be read from
-//     other goroutines while it runs.
+//     handler returns, while a session's Request is read for as long as the
+//     stream runs, from any goroutine.
 //  2. Provides a Transport over the raw response: WriteHeader(status,
 //     header) to merge the given headers over those middleware set and send
 //     the status line; Write and Flush to send bytes; SetWriteDeadline to
