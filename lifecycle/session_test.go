@@ -23,7 +23,7 @@ type memTransport struct {
 	status   int
 	writeErr error // returned by Write when set
 	released bool  // set by the test after Serve returns; any use then fails the test
-	t        *testing.T
+	t        testing.TB
 }
 
 func (m *memTransport) use() {
@@ -67,7 +67,7 @@ func (m *memTransport) release() {
 
 // serve runs ep on a memTransport in the background; the returned channel
 // is closed when Serve returns.
-func serve(t *testing.T, ep *lifecycle.Endpoint) (*memTransport, <-chan struct{}) {
+func serve(t testing.TB, ep *lifecycle.Endpoint) (*memTransport, <-chan struct{}) {
 	m := &memTransport{t: t}
 	done := make(chan struct{})
 	go func() {
@@ -76,6 +76,19 @@ func serve(t *testing.T, ep *lifecycle.Endpoint) (*memTransport, <-chan struct{}
 		m.release()
 	}()
 	return m, done
+}
+
+// openSession serves an endpoint with opts whose handler idles until the
+// session ends, and returns the open session.
+func openSession(t testing.TB, opts lifecycle.Options) (*lifecycle.Session, *memTransport, <-chan struct{}) {
+	ready := make(chan *lifecycle.Session)
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		ready <- s
+		<-s.Done()
+		return nil
+	}, opts)
+	m, done := serve(t, ep)
+	return <-ready, m, done
 }
 
 func wait(t *testing.T, ch <-chan struct{}, what string) {
@@ -88,14 +101,7 @@ func wait(t *testing.T, ch <-chan struct{}, what string) {
 }
 
 func TestSendAllocatesNothing(t *testing.T) {
-	ready := make(chan *lifecycle.Session)
-	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
-		ready <- s
-		<-s.Done()
-		return nil
-	}, lifecycle.Options{Heartbeat: -1})
-	m, done := serve(t, ep)
-	s := <-ready
+	s, m, done := openSession(t, lifecycle.Options{Heartbeat: -1})
 	m.setWriteErr(nil)
 	ev := lifecycle.Event{ID: "12345", Data: []byte(`{"price":101.5,"symbol":"ACME"}`)}
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -122,15 +128,9 @@ func TestWriteErrorsEndTheSession(t *testing.T) {
 		{os.ErrDeadlineExceeded, lifecycle.ErrWriteTimeout},
 		{errors.New("broken pipe"), lifecycle.ErrWriteFailed},
 	} {
-		ready := make(chan *lifecycle.Session)
 		var closed lifecycle.CloseInfo
-		ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
-			ready <- s
-			<-s.Done()
-			return nil
-		}, lifecycle.Options{Heartbeat: -1, OnClose: func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { closed = ci }})
-		m, done := serve(t, ep)
-		s := <-ready
+		s, m, done := openSession(t, lifecycle.Options{Heartbeat: -1,
+			OnClose: func(_ *lifecycle.Session, ci lifecycle.CloseInfo) { closed = ci }})
 		m.setWriteErr(tc.err)
 		err := s.Send(lifecycle.Event{Data: []byte("x")})
 		if !errors.Is(err, tc.want) || !errors.Is(err, tc.err) {
@@ -222,19 +222,7 @@ func TestNewEndpointPanicsOnMisuse(t *testing.T) {
 }
 
 func BenchmarkSend(b *testing.B) {
-	ready := make(chan *lifecycle.Session)
-	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
-		ready <- s
-		<-s.Done()
-		return nil
-	}, lifecycle.Options{Heartbeat: -1})
-	m := &memTransport{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ep.Serve(context.Background(), m, &lifecycle.Request{Method: "GET"})
-	}()
-	s := <-ready
+	s, m, done := openSession(b, lifecycle.Options{Heartbeat: -1})
 	for _, bc := range []struct {
 		name string
 		ev   lifecycle.Event

@@ -288,8 +288,8 @@ func heartbeatCost(s *server, n int, d time.Duration, interval time.Duration) (H
 		return Heartbeat{}, err
 	}
 	defer closeAll(conns)
-	// Drain what the heartbeats send, so no socket buffer fills.
-	stop := make(chan struct{})
+	// Drain what the heartbeats send, so no socket buffer fills; the
+	// readers return when the connections close.
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Add(1)
@@ -309,7 +309,6 @@ func heartbeatCost(s *server, n int, d time.Duration, interval time.Duration) (H
 	}
 	time.Sleep(d)
 	after, err := s.stats(false)
-	close(stop)
 	closeAll(conns)
 	wg.Wait()
 	if err != nil {
