@@ -109,18 +109,18 @@ func (a *appStreams) run(ep *lifecycle.Endpoint, srv *fasthttp.Server, fctx *fas
 	if !a.Add(st) {
 		cancel(lifecycle.ErrShutdown)
 	}
-	w := watch(conn, cancel)
+	w := startWatch(conn, cancel)
 	t := newTransport(fctx, conn, ep.Options().WriteTimeout, cancel)
 	ep.Serve(ctx, t, req)
 	// The session is over: end the response, then stop the watcher, so
 	// that ending the connection is never reported as the client leaving.
 	complete := t.finish()
 	left := ctx.Err() != nil // the client left, or the app is shutting down
-	w.stop()                 // cancels ctx: read only left from here on
+	pending := w.stop()      // may cancel ctx: read only left from here on
 	a.Remove(st)
 	// A connection whose stream ended cleanly goes back to fasthttp for the
 	// client's next request, unless the client left or the app is closing.
 	if complete && !left && !a.Closed() {
-		serveRest(srv, conn, w.pending, shuttingDown)
+		serveRest(srv, conn, pending, shuttingDown)
 	}
 }

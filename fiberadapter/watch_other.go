@@ -1,0 +1,14 @@
+//go:build !linux
+
+package fiberadapter
+
+import (
+	"context"
+	"net"
+)
+
+// startWatch watches conn with a reader goroutine.
+func startWatch(conn net.Conn, cancel context.CancelCauseFunc) watch {
+	clearReadDeadline(conn)
+	return watchReading(conn, cancel, nil)
+}
