@@ -18,6 +18,7 @@ import (
 
 // server is a running server process.
 type server struct {
+	target  string
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	addr    string // streams
@@ -53,7 +54,7 @@ func startServer(target string, heartbeat time.Duration) (*server, error) {
 		cmd.Process.Kill()
 		return nil, fmt.Errorf("server %s: %q: %v", target, line, err)
 	}
-	s.cmd, s.stdin = cmd, stdin
+	s.target, s.cmd, s.stdin = target, cmd, stdin
 	return &s, nil
 }
 
@@ -269,6 +270,46 @@ func throughput(s *server, d time.Duration) (float64, error) {
 	}
 	// Each event is "data: <64 bytes>\n\n"; the first is "data: ready\n\n".
 	return float64(newlines/2) / time.Since(start).Seconds(), nil
+}
+
+// rawOf returns the hand-written loop on target's framework, or "" if
+// target is one.
+func rawOf(target string) string {
+	if strings.HasPrefix(target, "raw-") {
+		return ""
+	}
+	return "raw-" + target
+}
+
+// pairedThroughput measures s against raw, the hand-written loop on the same
+// framework, in short alternating slices (ABBA order) so that both see the
+// same machine: on a shared box the load drifts between two runs further
+// than the difference being measured. It returns s's median events/s over
+// its slices and the median of the slice-by-slice ratios.
+func pairedThroughput(s, raw *server, d time.Duration) (eventsPerS, vsRaw float64, err error) {
+	const pairs = 10
+	slice := max(d/pairs, 50*time.Millisecond)
+	var mine, ratios []float64
+	for i := range pairs {
+		order := []*server{s, raw}
+		if i%2 == 1 {
+			order = []*server{raw, s}
+		}
+		got := map[*server]float64{}
+		for _, srv := range order {
+			if got[srv], err = throughput(srv, slice); err != nil {
+				return 0, 0, err
+			}
+		}
+		mine = append(mine, got[s])
+		if got[raw] > 0 {
+			ratios = append(ratios, got[s]/got[raw])
+		}
+	}
+	if len(ratios) == 0 {
+		return 0, 0, fmt.Errorf("%s received no events", raw.target)
+	}
+	return spread(mine).Median, spread(ratios).Median, nil
 }
 
 // Heartbeat is scenario 4's result for one target.

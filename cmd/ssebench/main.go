@@ -56,6 +56,7 @@ type Result struct {
 	Detection  Detection `json:"detection"`
 	Memory     Memory    `json:"memory"`
 	EventsPerS float64   `json:"throughput_events_per_s"`
+	VsRaw      float64   `json:"throughput_vs_raw"` // paired with the raw loop on the same framework; 0 for raw targets
 	Heartbeat  Heartbeat `json:"heartbeat"`
 }
 
@@ -141,7 +142,17 @@ func measure(target string, cfg config, scenarios []string) (Result, error) {
 	}{
 		{"detection", -1, func(s *server) (err error) { r.Detection, err = detection(s, cfg.Rounds, cfg.DetectWait); return }},
 		{"memory", 15 * time.Second, func(s *server) (err error) { r.Memory, err = memory(s, cfg.Sessions); return }},
-		{"throughput", -1, func(s *server) (err error) { r.EventsPerS, err = throughput(s, cfg.ThroughputFor); return }},
+		{"throughput", -1, func(s *server) (err error) {
+			raw := rawOf(target)
+			if raw == "" {
+				r.EventsPerS, err = throughput(s, cfg.ThroughputFor)
+				return err
+			}
+			return withServer(raw, -1, func(rs *server) (err error) {
+				r.EventsPerS, r.VsRaw, err = pairedThroughput(s, rs, cfg.ThroughputFor)
+				return err
+			})
+		}},
 		{"heartbeat", cfg.HBInterval, func(s *server) (err error) {
 			r.Heartbeat, err = heartbeatCost(s, cfg.HBSessions, cfg.HBFor, cfg.HBInterval)
 			return
@@ -198,6 +209,15 @@ func (s Spread) String() string {
 	return fmt.Sprintf("%s [%s-%s]", fmtNum(s.Median), fmtNum(s.Min), fmtNum(s.Max))
 }
 
+// KiB formats a spread of byte counts in KiB, to the tenth.
+func (s Spread) KiB() string {
+	k := func(x float64) string { return fmt.Sprintf("%.1f", x/1024) }
+	if k(s.Min) == k(s.Max) {
+		return k(s.Median)
+	}
+	return fmt.Sprintf("%s [%s-%s]", k(s.Median), k(s.Min), k(s.Max))
+}
+
 func fmtNum(x float64) string {
 	switch {
 	case x >= 1e6:
@@ -246,16 +266,8 @@ func summarize(runs []map[string]Result, chosen []string) map[string]SummaryRow 
 			EventsPerS:        col(t, func(r Result) float64 { return r.EventsPerS }),
 			HeartbeatCPU:      col(t, func(r Result) float64 { return r.Heartbeat.CPUSeconds }),
 		}
-		if raw := "raw-" + t; !strings.HasPrefix(t, "raw-") && slices.Contains(chosen, raw) {
-			var xs []float64
-			for _, run := range runs {
-				if run[raw].EventsPerS > 0 {
-					xs = append(xs, run[t].EventsPerS/run[raw].EventsPerS)
-				}
-			}
-			if len(xs) > 0 {
-				row.ThroughputVsRaw = spread(xs)
-			}
+		if rawOf(t) != "" {
+			row.ThroughputVsRaw = col(t, func(r Result) float64 { return r.VsRaw })
 		}
 		out[t] = row
 	}
@@ -276,12 +288,12 @@ func printTables(rep Report, chosen []string) {
 		fmt.Printf("%-12s %18s %18s %18s %12s\n", t, r.DetectP50, r.DetectP99, r.DetectMax, r.Undetected)
 	}
 	fmt.Printf("\n2. Idle memory: %d open sessions, growth per connection over the empty server, after GC\n", c.Sessions)
-	fmt.Printf("%-12s %18s %18s %18s %12s\n", "target", "RSS B", "heap B", "stack B", "goroutines")
+	fmt.Printf("%-12s %18s %18s %18s %12s\n", "target", "RSS KiB", "heap KiB", "stack KiB", "goroutines")
 	for _, t := range chosen {
 		r := rep.Summary[t]
-		fmt.Printf("%-12s %18s %18s %18s %12s\n", t, r.RSSPerConn, r.HeapPerConn, r.StackPerConn, r.GoroutinesPerConn)
+		fmt.Printf("%-12s %18s %18s %18s %12s\n", t, r.RSSPerConn.KiB(), r.HeapPerConn.KiB(), r.StackPerConn.KiB(), r.GoroutinesPerConn)
 	}
-	fmt.Printf("\n3. Single-stream throughput: 64-byte events to one client for %v\n", c.ThroughputFor)
+	fmt.Printf("\n3. Single-stream throughput: 64-byte events to one client for %v (adapters: in alternating slices with the raw loop on their framework; the ratio is the median of the slice pairs')\n", c.ThroughputFor)
 	fmt.Printf("%-12s %18s %22s\n", "target", "events/s", "vs raw loop")
 	for _, t := range chosen {
 		r := rep.Summary[t]
