@@ -516,7 +516,7 @@ func concurrencyCases() []testCase {
 // cases returns the whole suite in order.
 func cases() []testCase {
 	var all []testCase
-	for _, group := range [][]testCase{responseCases(), encodingCases(), requestCases(), concurrencyCases(), lifecycleCases()} {
+	for _, group := range [][]testCase{responseCases(), encodingCases(), requestCases(), concurrencyCases(), lifecycleCases(), reliabilityCases()} {
 		all = append(all, group...)
 	}
 	return all

@@ -32,6 +32,35 @@
 // ErrClosed), which wrap their cause. Every write method returns an error matching ErrEnded at
 // once after the end.
 //
+// # Overload
+//
+// Options.MaxSessions caps the sessions open at once on an endpoint, and
+// Options.MaxSessionsPerKey the sessions per key (by default the client's
+// IP; set Options.SessionKey to count per user). A stream over a cap is
+// refused before anything of it is sent: 503 Service Unavailable, a
+// Retry-After header (Options.OverloadRetryAfter, 10 s by default) and a
+// one-line text body; the handler does not run, and Options.OnReject is
+// told, with a reason matching ErrOverloaded.
+//
+// A browser's EventSource treats any answer but 200 with text/event-stream
+// as fatal: it fires "error", sets readyState to CLOSED and never
+// reconnects by itself, and it cannot read Retry-After. A page that should
+// come back once the server has room must reconnect on its own, with a
+// backoff and jitter so that refused clients do not return together:
+//
+//	function connect(delay = 5000) {
+//	  const es = new EventSource("/events");
+//	  es.onopen = () => { delay = 5000; };
+//	  es.onerror = () => {
+//	    if (es.readyState === EventSource.CLOSED) { // refused: not retried by the browser
+//	      setTimeout(() => connect(Math.min(delay * 2, 120000)), delay * (0.5 + Math.random()));
+//	    }
+//	  };
+//	}
+//
+// Clients written with fetch, or other SSE libraries, can read Retry-After
+// and wait exactly that long.
+//
 // # Writing an adapter
 //
 // An adapter connects one framework to an Endpoint. For each request on the

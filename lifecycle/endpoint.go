@@ -24,6 +24,7 @@ type Endpoint struct {
 	farewell []byte      // the encoded Options.Farewell, or nil
 
 	sessions tracker.Set[*Session] // the open sessions; closed by Shutdown
+	admit    *admission            // the caps on open sessions
 }
 
 // NewEndpoint returns an Endpoint that serves h with opts. It panics if h is
@@ -35,6 +36,7 @@ func NewEndpoint(h Handler, opts Options) *Endpoint {
 	e := &Endpoint{
 		handler: h,
 		opts:    opts.withDefaults(),
+		admit:   newAdmission(opts),
 	}
 	e.header = http.Header{
 		"Content-Type":      {"text/event-stream"},
@@ -87,6 +89,13 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 		e.serveHead(t)
 		return
 	}
+	key, err := e.admit.enter(r)
+	if err != nil {
+		e.reject(ctx, t, r, err)
+		return
+	}
+	// The place is freed as soon as the session has released the transport,
+	// before OnClose: a client told of the end may reconnect at once.
 	sctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	s := &Session{
 		ep:     e,
@@ -114,6 +123,7 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 
 	if err := s.open(); err != nil {
 		info := s.release()
+		e.admit.leave(key)
 		// A response that cannot flush is a misconfiguration (a middleware
 		// that buffers), not a client leaving: say so loudly.
 		level := slog.LevelDebug
@@ -123,7 +133,7 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 		e.opts.Logger.Log(ctx, level, "sse: stream failed to open", "path", r.Path, "reason", info.Reason)
 		return
 	}
-	e.hook("OnOpen", s, func() {
+	e.hook("OnOpen", r.Path, func() {
 		if e.opts.OnOpen != nil {
 			e.opts.OnOpen(s)
 		}
@@ -133,9 +143,10 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 	// returns, and every opened session runs its handler exactly once.
 	s.end(e.run(s))
 	info := s.release()
+	e.admit.leave(key)
 	e.opts.Logger.Debug("sse: session ended", "path", r.Path, "reason", info.Reason,
 		"duration", info.Duration, "events", info.Events, "bytes", info.Bytes)
-	e.hook("OnClose", s, func() {
+	e.hook("OnClose", r.Path, func() {
 		if e.opts.OnClose != nil {
 			e.opts.OnClose(s, info)
 		}
@@ -170,10 +181,10 @@ func (e *Endpoint) run(s *Session) (r error) {
 }
 
 // hook calls f, recovering and logging a panic.
-func (e *Endpoint) hook(name string, s *Session, f func()) {
+func (e *Endpoint) hook(name, path string, f func()) {
 	defer func() {
 		if v := recover(); v != nil {
-			e.opts.Logger.Error("sse: hook panicked", "hook", name, "path", s.req.Path,
+			e.opts.Logger.Error("sse: hook panicked", "hook", name, "path", path,
 				"panic", v, "stack", string(debug.Stack()))
 		}
 	}()

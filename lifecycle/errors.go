@@ -48,6 +48,11 @@ var (
 	// session has ended; the returned error also wraps the reason it ended.
 	ErrEnded = errors.New("lifecycle: session ended")
 
+	// ErrOverloaded is the reason a stream was refused over
+	// Options.MaxSessions or MaxSessionsPerKey, as given to Options.OnReject.
+	// No session existed: the client got 503 Service Unavailable.
+	ErrOverloaded = errors.New("lifecycle: too many sessions")
+
 	// ErrInvalidEvent is matched by every *FieldError.
 	ErrInvalidEvent = errors.New("lifecycle: invalid event")
 )

@@ -13,6 +13,10 @@ const (
 	DefaultLastEventIDParam = "lastEventId"
 	DefaultMaxBodySize      = 64 << 10
 
+	// DefaultOverloadRetryAfter is the Retry-After sent with a 503 when a
+	// stream is refused over a cap.
+	DefaultOverloadRetryAfter = 10 * time.Second
+
 	// MaxLastEventIDLen is the longest Last-Event-ID accepted; a longer one
 	// is treated as absent.
 	MaxLastEventIDLen = 1024
@@ -76,6 +80,34 @@ type Options struct {
 	// is recovered and logged.
 	OnClose func(*Session, CloseInfo)
 
+	// MaxSessions caps the sessions open at once on the endpoint. A stream
+	// over the cap is refused before anything of it is sent: the client gets
+	// 503 Service Unavailable with a Retry-After header, the handler does not
+	// run, OnOpen and OnClose are not called (OnReject is). An EventSource
+	// treats any status but 200 as fatal and stops reconnecting; see the
+	// package documentation, "Overload", for what the page should do.
+	// Default 0: no cap.
+	MaxSessions int
+
+	// MaxSessionsPerKey caps the sessions open at once per key: the value
+	// SessionKey returns for the request (a user, a client IP). Over it, the
+	// stream is refused as for MaxSessions. Default 0: no cap.
+	MaxSessionsPerKey int
+
+	// SessionKey returns the key MaxSessionsPerKey counts by. It is called
+	// once per stream, concurrently, before the stream opens. Default
+	// ClientIP.
+	SessionKey func(*Request) string
+
+	// OverloadRetryAfter is the Retry-After sent with a refusal, rounded up
+	// to whole seconds. Default DefaultOverloadRetryAfter (10 s).
+	OverloadRetryAfter time.Duration
+
+	// OnReject, when not nil, is called for every stream refused over a cap,
+	// after the 503 is sent, with a reason matching ErrOverloaded. It runs
+	// on the request's goroutine. A panic in it is recovered and logged.
+	OnReject func(*Request, error)
+
 	// Logger receives a debug record per session end and error records for
 	// recovered panics. Default: nothing is logged.
 	Logger *slog.Logger
@@ -102,6 +134,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBodySize == 0 {
 		o.MaxBodySize = DefaultMaxBodySize
+	}
+	if o.OverloadRetryAfter <= 0 {
+		o.OverloadRetryAfter = DefaultOverloadRetryAfter
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,93 @@
+package conformance
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+func reliabilityCases() []testCase {
+	return []testCase{
+		{
+			name: "overload-cap",
+			rule: "Options.MaxSessions and MaxSessionsPerKey: a stream over a cap gets 503 with " +
+				"Retry-After before anything of a stream is sent, its handler never runs, OnReject " +
+				"sees ErrOverloaded; a session that ends frees its place",
+			run: func(c *caseT) {
+				rec := newRecorder()
+				var mu sync.Mutex
+				var rejected []error
+				opts := rec.hook(lifecycle.Options{
+					Heartbeat:          -1,
+					MaxSessions:        3,
+					MaxSessionsPerKey:  1,
+					SessionKey:         func(r *lifecycle.Request) string { return r.Header.Get("X-User") },
+					OverloadRetryAfter: 6500 * time.Millisecond,
+					OnReject: func(_ *lifecycle.Request, err error) {
+						mu.Lock()
+						rejected = append(rejected, err)
+						mu.Unlock()
+					},
+				})
+				ran := make(chan string, 16)
+				srv := c.serve(func(s *lifecycle.Session) error {
+					ran <- s.Request().Header.Get("X-User")
+					return waitDone(s)
+				}, opts, ServerConfig{})
+				user := func(u string) http.Header { return http.Header{"X-User": {u}} }
+				open := func(u string) *Stream {
+					st := srv.connect(srv.url("a", ""), user(u))
+					waitFor(c, ran, 5*time.Second, "the handler of an admitted stream")
+					return st
+				}
+				refused := func(u, why string) {
+					c.Helper()
+					resp, body := srv.do("GET", srv.url("a", ""), user(u), "")
+					if resp.StatusCode != http.StatusServiceUnavailable {
+						c.Fatalf("%s: status %d, want 503", why, resp.StatusCode)
+					}
+					if got := resp.Header.Get("Retry-After"); got != "7" {
+						c.Errorf("%s: Retry-After %q, want \"7\" (6.5 s rounded up)", why, got)
+					}
+					if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/event-stream") {
+						c.Errorf("%s: Content-Type %q on a refusal", why, ct)
+					}
+					if len(body) == 0 {
+						c.Errorf("%s: empty body; want a short explanation", why)
+					}
+				}
+				a := open("u1")
+				refused("u1", "a second stream for the same key")
+				open("u2")
+				open("u3")
+				refused("u4", "a fourth stream over MaxSessions 3")
+				select {
+				case u := <-ran:
+					c.Fatalf("the handler ran for refused user %q", u)
+				default:
+				}
+				if opens, _ := rec.counts(); opens != 3 {
+					c.Errorf("OnOpen called %d times, want 3 (refusals open nothing)", opens)
+				}
+				mu.Lock()
+				if len(rejected) != 2 {
+					c.Errorf("OnReject called %d times, want 2", len(rejected))
+				}
+				for _, err := range rejected {
+					if !errors.Is(err, lifecycle.ErrOverloaded) {
+						c.Errorf("OnReject reason %v, want ErrOverloaded", err)
+					}
+				}
+				mu.Unlock()
+				a.Close()
+				rec.waitClose(c, 5*time.Second)
+				open("u4") // u1's place is free again
+				refused("u1", "MaxSessions reached again")
+			},
+		},
+	}
+}
