@@ -2,7 +2,9 @@ package conformance
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +89,55 @@ func reliabilityCases() []testCase {
 				rec.waitClose(c, 5*time.Second)
 				open("u4") // u1's place is free again
 				refused("u1", "MaxSessions reached again")
+			},
+		},
+		{
+			name: "max-lifetime",
+			rule: "Options.MaxLifetime and LifetimeJitter: a session ends after its lifetime plus a " +
+				"random part of the jitter, with ErrLifetime, after a retry hint of 1-2 s; the " +
+				"response ends cleanly; sessions opened together end at different times",
+			run: func(c *caseT) {
+				const lifetime, jitter, n = 400 * time.Millisecond, 300 * time.Millisecond, 8
+				rec := newRecorder()
+				srv := c.serve(waitDone, rec.hook(lifecycle.Options{
+					Heartbeat: 50 * time.Millisecond, MaxLifetime: lifetime, LifetimeJitter: jitter,
+				}), ServerConfig{})
+				type result struct {
+					retry time.Duration
+					err   error
+				}
+				results := make(chan result, n)
+				for range n {
+					st := srv.connect(srv.url("a", ""), nil)
+					go func() {
+						_, err := st.Next() // no events: returns at the end of the stream
+						results <- result{st.Retry(), err}
+					}()
+				}
+				var durations []time.Duration
+				for range n {
+					info := rec.waitClose(c, 10*time.Second).Info
+					c.wantReason(info.Reason, lifecycle.ErrLifetime)
+					// The timer fires no earlier than the lifetime; lateness
+					// is the scheduler's, bounded generously.
+					if info.Duration < lifetime || info.Duration > lifetime+jitter+2*time.Second {
+						c.Errorf("session lasted %v, want %v plus up to %v (and scheduling)", info.Duration, lifetime, jitter)
+					}
+					durations = append(durations, info.Duration)
+				}
+				for range n {
+					r := waitFor(c, results, 10*time.Second, "the end of a stream")
+					if !errors.Is(r.err, io.EOF) {
+						c.Errorf("stream ended with %v, want a clean end (io.EOF)", r.err)
+					}
+					if r.retry < time.Second || r.retry >= 2*time.Second {
+						c.Errorf("retry hint %v before the end, want 1 s to 2 s", r.retry)
+					}
+				}
+				slices.Sort(durations)
+				if spread := durations[n-1] - durations[0]; spread < 50*time.Millisecond {
+					c.Errorf("%d sessions opened together ended within %v of each other: no jitter", n, spread)
+				}
 			},
 		},
 	}

@@ -7,6 +7,38 @@ import (
 	"testing"
 )
 
+func TestAdmissionCaps(t *testing.T) {
+	a := newAdmission(Options{MaxSessions: 4, MaxSessionsPerKey: 2,
+		SessionKey: func(r *Request) string { return r.Path }})
+	enter := func(key string, want bool) {
+		t.Helper()
+		_, err := a.enter(&Request{Path: key})
+		if want && err != nil || !want && !errors.Is(err, ErrOverloaded) {
+			t.Fatalf("enter(%s) = %v, want admitted %v", key, err, want)
+		}
+	}
+	enter("a", true)
+	enter("a", true)
+	enter("a", false) // per key
+	enter("b", true)
+	enter("c", true)
+	enter("d", false) // global
+	a.leave("a")
+	enter("d", true)
+	enter("a", false) // global again
+	for _, k := range []string{"a", "b", "c", "d"} {
+		a.leave(k)
+	}
+	if a.open != 0 || len(a.byKey) != 0 {
+		t.Errorf("after all left: open %d, keys %v; want none", a.open, a.byKey)
+	}
+	// No caps: nothing is counted.
+	none := newAdmission(Options{})
+	if _, err := none.enter(&Request{}); err != nil || none.byKey != nil {
+		t.Errorf("without caps: %v, %v", err, none.byKey)
+	}
+}
+
 // Under concurrent arrivals, neither cap is ever exceeded and every place
 // taken is given back.
 func TestAdmissionCapsUnderConcurrency(t *testing.T) {
@@ -45,9 +77,10 @@ func TestAdmissionCapsUnderConcurrency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if admitted.Load() == 0 || refused.Load() == 0 {
-		t.Errorf("admitted %d, refused %d: the run did not exercise both", admitted.Load(), refused.Load())
+	if admitted.Load() == 0 {
+		t.Error("nothing admitted")
 	}
+	t.Logf("admitted %d, refused %d", admitted.Load(), refused.Load())
 	if a.open != 0 || len(a.byKey) != 0 {
 		t.Errorf("after all left: open %d, keys %v; want none", a.open, a.byKey)
 	}

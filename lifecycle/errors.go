@@ -38,6 +38,10 @@ var (
 	// the panic value and, if the value is an error, wraps it.
 	ErrHandlerPanicked = errors.New("lifecycle: handler panicked")
 
+	// ErrLifetime: the session reached Options.MaxLifetime (after a retry
+	// hint was sent).
+	ErrLifetime = errors.New("lifecycle: session reached its maximum lifetime")
+
 	// ErrClosed: Session.Close ended the session.
 	ErrClosed = errors.New("lifecycle: session closed")
 )

@@ -80,6 +80,20 @@ type Options struct {
 	// is recovered and logged.
 	OnClose func(*Session, CloseInfo)
 
+	// MaxLifetime, when positive, ends every session after about this long
+	// with ErrLifetime, after a retry hint that makes the client reconnect a
+	// second or two later (Options.Retry and up to as much again, if set).
+	// Long-lived streams then move to new instances during a rolling deploy
+	// and rebalance behind a load balancer, without every client
+	// reconnecting at the same moment. Default 0: no limit.
+	MaxLifetime time.Duration
+
+	// LifetimeJitter adds a random extra of up to this much to each
+	// session's MaxLifetime, so that sessions opened together (after a
+	// deploy) do not end together. Default MaxLifetime/10; negative means
+	// none.
+	LifetimeJitter time.Duration
+
 	// MaxSessions caps the sessions open at once on the endpoint. A stream
 	// over the cap is refused before anything of it is sent: the client gets
 	// 503 Service Unavailable with a Retry-After header, the handler does not
@@ -134,6 +148,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBodySize == 0 {
 		o.MaxBodySize = DefaultMaxBodySize
+	}
+	if o.LifetimeJitter == 0 {
+		o.LifetimeJitter = o.MaxLifetime / 10
 	}
 	if o.OverloadRetryAfter <= 0 {
 		o.OverloadRetryAfter = DefaultOverloadRetryAfter

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -43,10 +44,11 @@ type Session struct {
 	// wmu serializes every use of the transport and guards the fields below.
 	// It is held for the whole of a write, which the write deadline bounds.
 	wmu       sync.Mutex
-	t         Transport // nil once released: nothing is written after that
-	buf       []byte    // encoding buffer, reused across events
-	heartbeat *time.Timer
+	t         Transport   // nil once released: nothing is written after that
+	buf       []byte      // encoding buffer, reused across events
+	heartbeat *time.Timer // fires for heartbeats and at expires; nil if neither applies
 	lastWrite time.Time
+	expires   time.Time // when Options.MaxLifetime ends the session; zero for never
 	// deadlineSet: a write deadline has been set, at deadlineAt (see
 	// setDeadlineLocked).
 	deadlineSet bool
@@ -256,29 +258,74 @@ func (s *Session) open() error {
 		return s.fail(err)
 	}
 	s.lastWrite = now
-	if hb := s.ep.opts.Heartbeat; hb > 0 {
-		s.heartbeat = time.AfterFunc(hb, s.beat)
+	if lt := s.ep.opts.MaxLifetime; lt > 0 {
+		if j := s.ep.opts.LifetimeJitter; j > 0 {
+			lt += rand.N(j)
+		}
+		s.expires = now.Add(lt)
+	}
+	if d, ok := s.nextTimerLocked(now); ok {
+		s.heartbeat = time.AfterFunc(d, s.beat)
 	}
 	return nil
 }
 
-// beat runs on the heartbeat timer: it writes a comment if the session has
-// been silent for a whole interval, and re-arms the timer for the next
-// moment the session could have been silent that long.
+// nextTimerLocked returns how long from now the session's timer must fire:
+// at the next moment it could have been silent for a heartbeat interval, or
+// at its expiry, whichever is first; false if neither applies.
+func (s *Session) nextTimerLocked(now time.Time) (time.Duration, bool) {
+	var d time.Duration
+	ok := false
+	if hb := s.ep.opts.Heartbeat; hb > 0 {
+		d, ok = hb-now.Sub(s.lastWrite), true
+	}
+	if !s.expires.IsZero() {
+		if left := s.expires.Sub(now); !ok || left < d {
+			d, ok = left, true
+		}
+	}
+	return max(d, 0), ok
+}
+
+// beat runs on the session's timer. At the session's expiry it sends a
+// retry hint and ends the session with ErrLifetime; otherwise it writes a
+// heartbeat comment if the session has been silent for a whole interval.
+// Either way it re-arms the timer for the next moment one of them is due.
 func (s *Session) beat() {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.t == nil || s.ended.Load() != nil {
 		return
 	}
-	hb := s.ep.opts.Heartbeat
-	if idle := time.Since(s.lastWrite); idle < hb {
-		s.heartbeat.Reset(hb - idle)
+	now := time.Now()
+	if !s.expires.IsZero() && !now.Before(s.expires) {
+		s.expireLocked()
 		return
 	}
-	if s.writeLocked(heartbeatComment) == nil {
-		s.heartbeat.Reset(hb)
+	if hb := s.ep.opts.Heartbeat; hb > 0 && now.Sub(s.lastWrite) >= hb {
+		if s.writeLocked(heartbeatComment) != nil {
+			return
+		}
+		now = s.lastWrite
 	}
+	if d, ok := s.nextTimerLocked(now); ok {
+		s.heartbeat.Reset(d)
+	}
+}
+
+// expireLocked ends a session that reached its lifetime: a retry hint first,
+// so that the client reconnects after a short random delay (Options.Retry,
+// or one second, plus up to as much again), then ErrLifetime.
+func (s *Session) expireLocked() {
+	base := s.ep.opts.Retry
+	if base <= 0 {
+		base = time.Second
+	}
+	hint := base + rand.N(base)
+	s.buf = appendRetry(s.buf[:0], hint)
+	s.buf = append(s.buf, '\n')
+	_ = s.writeLocked(s.buf) // the session ends either way
+	s.end(ErrLifetime)
 }
 
 // release writes the farewell if the session was ended by Shutdown, stops the
