@@ -26,10 +26,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // serve starts srv's handler on 127.0.0.1 and shuts srv down at cleanup.
 func serve(t *testing.T, srv *http.Server) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	return serveOn(t, srv, conformance.ServerConfig{}.Listen(t))
+}
+
+// serveOn is serve on ln.
+func serveOn(t *testing.T, srv *http.Server, ln net.Listener) string {
+	t.Helper()
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -47,7 +49,7 @@ func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.S
 	r.Get(route, chiadapter.Handler(ep))
 	r.Head(route, chiadapter.Handler(ep))
 	r.Post(route, chiadapter.Handler(ep))
-	return serve(t, &http.Server{Handler: r, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout})
+	return serveOn(t, &http.Server{Handler: r, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout}, cfg.Listen(t))
 }
 
 func TestConformance(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -138,6 +139,48 @@ func reliabilityCases() []testCase {
 				if spread := durations[n-1] - durations[0]; spread < 50*time.Millisecond {
 					c.Errorf("%d sessions opened together ended within %v of each other: no jitter", n, spread)
 				}
+			},
+		},
+		{
+			name:    "dead-peer",
+			needs:   []Capability{DeadPeer},
+			timeout: 60 * time.Second,
+			rule: "ssekit + package listener: a client that vanishes with no FIN or RST (a proxy " +
+				"stops forwarding both ways and keeps both connections open) is found by heartbeats " +
+				"with TCP_USER_TIMEOUT: the session ends with ErrClientGone (or a failed write)",
+			run: func(c *caseT) {
+				if runtime.GOOS != "linux" {
+					c.Skip("TCP_USER_TIMEOUT is Linux-only")
+				}
+				// On a real dead link the next heartbeat goes unacknowledged
+				// and the session ends within Heartbeat + UserTimeout. The
+				// proxy cannot drop packets without privileges: its kernel
+				// acknowledges the heartbeats until its (smallest possible)
+				// receive buffer is full, a few hundred of them, and
+				// TCP_USER_TIMEOUT then bounds the window probes that go
+				// unanswered with room. Hence the short heartbeat and the
+				// generous bound.
+				const heartbeat, userTimeout, bound = 20 * time.Millisecond, time.Second, 30 * time.Second
+				rec := newRecorder()
+				srv := c.serve(func(s *lifecycle.Session) error {
+					s.Send(lifecycle.Event{Data: []byte("ready")})
+					<-s.Done()
+					return nil
+				}, rec.hook(lifecycle.Options{Heartbeat: heartbeat}), ServerConfig{UserTimeout: userTimeout})
+				p, err := newProxy(strings.TrimPrefix(srv.base, "http://"))
+				if err != nil {
+					c.Fatal(err)
+				}
+				c.Cleanup(p.close)
+				st := srv.connect("http://"+p.addr()+"/sse/a", nil)
+				c.next(st, 5*time.Second)
+				p.pull()
+				pulled := time.Now()
+				info := rec.waitClose(c, bound).Info
+				if !errors.Is(info.Reason, lifecycle.ErrClientGone) && !errors.Is(info.Reason, lifecycle.ErrWriteFailed) {
+					c.Errorf("close reason = %v, want ErrClientGone or ErrWriteFailed", info.Reason)
+				}
+				c.Logf("dead peer found %v after the link went dead", time.Since(pulled).Round(time.Millisecond))
 			},
 		},
 	}

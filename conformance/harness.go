@@ -1,11 +1,13 @@
 package conformance
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssekit/ssekit/lifecycle"
+	"github.com/ssekit/ssekit/listener"
 )
 
 // Harness is how the suite starts the framework under test. The zero value
@@ -21,6 +23,9 @@ type Harness struct {
 	// route is written with {name} parameters, as net/http and chi write
 	// them ("/sse/{name}"); ColonRoute converts it for frameworks that write
 	// ":name".
+	//
+	// The server must serve on the listener cfg.Listen returns (or the
+	// harness declares DeadPeer missing).
 	Start func(t *testing.T, ep *lifecycle.Endpoint, route string, cfg ServerConfig) (baseURL string)
 
 	// Missing lists the capabilities the adapter lacks, each with the reason.
@@ -35,6 +40,25 @@ type ServerConfig struct {
 	// means none.
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+
+	// UserTimeout, when positive, is the TCP_USER_TIMEOUT of the server's
+	// connections (see package listener), which Listen sets up.
+	UserTimeout time.Duration
+}
+
+// Listen returns a new listener on 127.0.0.1 (a random port) configured as
+// cfg asks, for Harness.Start to serve on. It fails t if it cannot listen.
+func (cfg ServerConfig) Listen(t testing.TB) net.Listener {
+	t.Helper()
+	opts := listener.Options{UserTimeout: -1} // the system's default
+	if cfg.UserTimeout > 0 {
+		opts.UserTimeout = cfg.UserTimeout
+	}
+	ln, err := listener.Listen("tcp", "127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatalf("conformance: listen: %v", err)
+	}
+	return ln
 }
 
 // Capability names something a case needs beyond the basics.
@@ -55,6 +79,10 @@ const (
 	HTTP10 Capability = "http10"
 	// Pipelining: the adapter serves pipelined HTTP/1.1 requests.
 	Pipelining Capability = "pipelining"
+	// DeadPeer: the harness serves on ServerConfig.Listen's listener, so a
+	// peer that vanishes without FIN or RST is found within heartbeat plus
+	// TCP_USER_TIMEOUT (Linux only: the case is skipped elsewhere).
+	DeadPeer Capability = "dead-peer"
 )
 
 // ColonRoute rewrites a route from "{name}" form to ":name" form, as Echo

@@ -26,12 +26,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // startEcho serves e on 127.0.0.1 and shuts it down at cleanup.
 func startEcho(t *testing.T, e *echo.Echo) string {
 	t.Helper()
+	return startEchoOn(t, e, conformance.ServerConfig{}.Listen(t))
+}
+
+// startEchoOn is startEcho on ln.
+func startEchoOn(t *testing.T, e *echo.Echo, ln net.Listener) string {
+	t.Helper()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.Listener = ln
 	served := make(chan struct{})
 	go func() { defer close(served); e.Start("") }()
@@ -55,7 +57,7 @@ func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.S
 	e.GET(r, h)
 	e.HEAD(r, h)
 	e.POST(r, h)
-	return startEcho(t, e)
+	return startEchoOn(t, e, cfg.Listen(t))
 }
 
 func TestConformance(t *testing.T) {

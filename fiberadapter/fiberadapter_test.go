@@ -33,14 +33,16 @@ func TestMain(m *testing.M) {
 // startApp serves app on a new 127.0.0.1 listener and shuts it down at cleanup.
 func startApp(t *testing.T, app *fiber.App) string {
 	t.Helper()
+	return startAppOn(t, app, conformance.ServerConfig{}.Listen(t))
+}
+
+// startAppOn is startApp on ln.
+func startAppOn(t *testing.T, app *fiber.App, ln net.Listener) string {
+	t.Helper()
 	// fasthttp keeps idle workers, and its pool's cleaner sleeps, for
 	// MaxIdleWorkerDuration (10 s by default); shorten it so that leak checks
 	// see only what sessions leave behind.
 	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -68,7 +70,7 @@ func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.S
 	h := fiberadapter.Handler(ep)
 	app.Get(conformance.ColonRoute(route), h) // GET and HEAD
 	app.Post(conformance.ColonRoute(route), h)
-	return startApp(t, app)
+	return startAppOn(t, app, cfg.Listen(t))
 }
 
 func TestConformance(t *testing.T) {

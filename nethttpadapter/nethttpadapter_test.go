@@ -2,7 +2,6 @@ package nethttpadapter_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -15,10 +14,7 @@ import (
 // start serves ep on a new http.Server on 127.0.0.1, mounted at route on a
 // ServeMux.
 func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.ServerConfig) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := cfg.Listen(t)
 	mux := http.NewServeMux()
 	mux.Handle(route, nethttpadapter.Handler(ep))
 	srv := &http.Server{Handler: mux, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout}
