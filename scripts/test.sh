@@ -28,3 +28,8 @@ echo "ssebench -quick: completed with numbers for every scenario"
 
 echo "== go test -race"
 go test -race -count=1 ./...
+
+echo "== fuzz (each target for a short, bounded time; seed corpora in conformance/testdata/fuzz)"
+for target in FuzzEventRoundTrip FuzzParser; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 15s ./conformance
+done
