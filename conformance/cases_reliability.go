@@ -1,11 +1,15 @@
 package conformance
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,5 +187,107 @@ func reliabilityCases() []testCase {
 				c.Logf("dead peer found %v after the link went dead", time.Since(pulled).Round(time.Millisecond))
 			},
 		},
+		{
+			name: "panics-isolated",
+			rule: "ssekit: a panic in a handler, OnOpen or OnClose is recovered and logged with its " +
+				"value; the panicking handler's session ends with ErrHandlerPanicked; a panicking " +
+				"hook changes nothing else; other sessions keep receiving on time",
+			run: func(c *caseT) {
+				var log lockedBuffer
+				rec := newRecorder()
+				logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelError}))
+				opts := rec.hook(lifecycle.Options{Heartbeat: -1, Logger: logger})
+				onOpen, onClose := opts.OnOpen, opts.OnClose
+				opts.OnOpen = func(s *lifecycle.Session) {
+					onOpen(s)
+					if s.Request().Param("name") == "open-panics" {
+						panic("open-boom")
+					}
+				}
+				opts.OnClose = func(s *lifecycle.Session, info lifecycle.CloseInfo) {
+					onClose(s, info)
+					if s.Request().Param("name") == "close-panics" {
+						panic("close-boom")
+					}
+				}
+				srv := c.serve(func(s *lifecycle.Session) error {
+					switch s.Request().Param("name") {
+					case "bystander":
+						for i := 0; ; i++ {
+							if err := s.Send(lifecycle.Event{ID: strconv.Itoa(i)}); err != nil {
+								return nil
+							}
+							time.Sleep(10 * time.Millisecond)
+						}
+					case "handler-panics":
+						s.Send(msg("before"))
+						panic("handler-boom")
+					}
+					s.Send(msg("fine"))
+					return nil
+				}, opts, ServerConfig{})
+
+				by := srv.connect(srv.url("bystander", ""), nil)
+				gaps := make(chan time.Duration, 1)
+				go func() {
+					var worst time.Duration
+					last := time.Now()
+					for i := 0; i < 150; i++ { // about 1.5 s of events
+						if _, err := by.Next(); err != nil {
+							break
+						}
+						worst = max(worst, time.Since(last))
+						last = time.Now()
+					}
+					gaps <- worst
+				}()
+				for _, name := range []string{"handler-panics", "open-panics", "close-panics"} {
+					st := srv.connect(srv.url(name, ""), nil)
+					ev := c.next(st, 10*time.Second)
+					info := rec.waitClose(c, 5*time.Second).Info
+					if name == "handler-panics" {
+						c.wantReason(info.Reason, lifecycle.ErrHandlerPanicked)
+						if !strings.Contains(fmt.Sprint(info.Reason), "handler-boom") {
+							c.Errorf("reason %v does not carry the panic value", info.Reason)
+						}
+						continue
+					}
+					if ev.Data != "fine" {
+						c.Errorf("%s: the handler's event %s, want fine: a hook's panic changed the session", name, show(ev))
+					}
+					c.wantReason(info.Reason, lifecycle.ErrHandlerReturned)
+				}
+				if worst := waitFor(c, gaps, 20*time.Second, "the bystander's events"); worst > 2*time.Second {
+					c.Errorf("the bystander session waited %v between two events while others panicked", worst)
+				}
+				logged := log.String()
+				for _, v := range []string{"handler-boom", "open-boom", "close-boom"} {
+					if !strings.Contains(logged, v) {
+						c.Errorf("panic %q not logged; error log:\n%s", v, logged)
+					}
+				}
+				if ev := c.next(srv.connect(srv.url("after", ""), nil), 10*time.Second); ev.Data != "fine" {
+					c.Errorf("after the panics: %s", show(ev))
+				}
+			},
+		},
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
