@@ -516,7 +516,7 @@ func concurrencyCases() []testCase {
 // cases returns the whole suite in order.
 func cases() []testCase {
 	var all []testCase
-	for _, group := range [][]testCase{responseCases(), encodingCases(), requestCases(), concurrencyCases(), lifecycleCases(), reliabilityCases()} {
+	for _, group := range [][]testCase{responseCases(), encodingCases(), requestCases(), concurrencyCases(), lifecycleCases(), reliabilityCases(), loadCases()} {
 		all = append(all, group...)
 	}
 	return all

@@ -1,0 +1,353 @@
+package conformance
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+// loadCases run many sessions at once or one after another.
+func loadCases() []testCase {
+	return []testCase{
+		{
+			name:    "slow-client-isolated",
+			timeout: 60 * time.Second,
+			rule: "Options.WriteTimeout: a client that stops reading ends its session with " +
+				"ErrWriteTimeout within the timeout once its buffers are full; the server holds a " +
+				"bounded amount for it (heap before and after); other sessions keep receiving on time",
+			run: func(c *caseT) {
+				const writeTimeout = 500 * time.Millisecond
+				rec := newRecorder()
+				chunk := lifecycle.Event{Data: []byte(strings.Repeat("s", 64<<10))}
+				srv := c.serve(func(s *lifecycle.Session) error {
+					if s.Request().Param("name") == "slow" {
+						for i := 0; i < 4096; i++ { // 256 MiB at most
+							if err := s.Send(chunk); err != nil {
+								return nil
+							}
+						}
+						return nil
+					}
+					for i := 0; ; i++ {
+						if s.Send(lifecycle.Event{Data: []byte("tick")}) != nil {
+							return nil
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+				}, rec.hook(lifecycle.Options{Heartbeat: -1, WriteTimeout: writeTimeout}), ServerConfig{})
+				by := srv.connect(srv.url("bystander", ""), nil)
+				c.next(by, 5*time.Second)
+				heapBefore := heapInUse()
+
+				gaps := make(chan time.Duration, 1)
+				stop := make(chan struct{})
+				go func() {
+					var worst time.Duration
+					last := time.Now()
+					for {
+						select {
+						case <-stop:
+							gaps <- worst
+							return
+						default:
+						}
+						if _, err := by.Next(); err != nil {
+							gaps <- time.Hour // the bystander's stream broke
+							return
+						}
+						worst = max(worst, time.Since(last))
+						last = time.Now()
+					}
+				}()
+				rc := srv.dial()
+				rc.SetReadBuffer(4096)
+				rc.request(c, "GET", "/sse/slow", "HTTP/1.1", nil, "")
+				start := time.Now()
+				// Never read: the stream fills the socket buffers and blocks.
+				info := rec.waitClose(c, 30*time.Second).Info
+				took := time.Since(start)
+				c.wantReason(info.Reason, lifecycle.ErrWriteTimeout)
+				heapAfter := heapInUse()
+				close(stop)
+				worst := waitFor(c, gaps, 10*time.Second, "the bystander's reader")
+				c.Logf("slow client: ended after %v (%d MiB written); heap in use before %.1f MiB, after %.1f MiB; "+
+					"bystander's longest wait %v", took.Round(time.Millisecond), info.Bytes>>20,
+					float64(heapBefore)/(1<<20), float64(heapAfter)/(1<<20), worst.Round(time.Millisecond))
+				if took > 15*time.Second {
+					c.Errorf("the slow client's session lasted %v; its buffers fill in well under a second, "+
+						"then the %v write timeout should end it", took, writeTimeout)
+				}
+				if grown := int64(heapAfter) - int64(heapBefore); grown > 16<<20 {
+					c.Errorf("heap grew by %d MiB for one stalled client: something buffers without bound", grown>>20)
+				}
+				if worst > 2*time.Second {
+					c.Errorf("the bystander waited %v between events while the slow client stalled", worst)
+				}
+			},
+		},
+		{
+			name:    "shutdown-under-load",
+			timeout: 120 * time.Second,
+			rule: "Endpoint.Shutdown with 1,000 open sessions: each gets the farewell and a clean " +
+				"end, each handler returns, Shutdown returns before its deadline, no goroutine is left",
+			run: func(c *caseT) {
+				const n = 1000
+				var returned, closed atomic.Int64
+				var badReason atomic.Value
+				farewell := &lifecycle.Event{Type: "bye", Data: []byte("restarting"), Retry: 2 * time.Second}
+				warmUp := func(s *lifecycle.Session) bool { return s.Request().Param("name") == "warm-up" }
+				srv := c.serve(func(s *lifecycle.Session) error {
+					if !warmUp(s) {
+						defer returned.Add(1)
+					}
+					if err := s.Send(msg("hello")); err != nil {
+						return err
+					}
+					<-s.Done()
+					return nil
+				}, lifecycle.Options{Heartbeat: -1, Farewell: farewell,
+					OnClose: func(s *lifecycle.Session, info lifecycle.CloseInfo) {
+						if warmUp(s) {
+							return
+						}
+						if !errors.Is(info.Reason, lifecycle.ErrShutdown) {
+							badReason.Store(fmt.Sprint(info.Reason))
+						}
+						closed.Add(1)
+					}}, ServerConfig{})
+				// One session first, so the frameworks' once-per-process
+				// goroutines (fasthttp's date updater) exist before the baseline.
+				warm := srv.connect(srv.url("warm-up", ""), nil)
+				c.next(warm, 10*time.Second)
+				warm.Close()
+				for deadline := time.Now().Add(10 * time.Second); srv.ep.Active() != 0; time.Sleep(5 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						c.Fatal("the warm-up session did not end within 10 s of its client leaving")
+					}
+				}
+				srv.http.CloseIdleConnections()
+				baseline := goleak.IgnoreCurrent()
+				addr := strings.TrimPrefix(srv.base, "http://")
+				results := make(chan error, n)
+				var ready sync.WaitGroup
+				ready.Add(n)
+				for i := range n {
+					go func() { results <- farewellClient(c.ctx, addr, i, ready.Done) }()
+				}
+				ready.Wait()
+				if got := srv.ep.Active(); got != n {
+					c.Fatalf("%d sessions open, want %d", got, n)
+				}
+				ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+				defer cancel()
+				start := time.Now()
+				if err := srv.ep.Shutdown(ctx); err != nil {
+					c.Fatalf("Shutdown with %d sessions: %v after %v", n, err, time.Since(start))
+				}
+				c.Logf("Shutdown of %d sessions took %v", n, time.Since(start).Round(time.Millisecond))
+				var failed int
+				for range n {
+					if err := waitFor(c, results, 30*time.Second, "a client's end"); err != nil {
+						if failed++; failed <= 3 {
+							c.Errorf("client: %v", err)
+						}
+					}
+				}
+				if failed > 0 {
+					c.Errorf("%d of %d clients did not get the farewell and a clean end", failed, n)
+				}
+				if r, c2 := returned.Load(), closed.Load(); r != n || c2 != n {
+					c.Errorf("%d handlers returned and %d sessions closed, want %d each", r, c2, n)
+				}
+				if r := badReason.Load(); r != nil {
+					c.Errorf("a session ended with %v, want ErrShutdown", r)
+				}
+				if err := goleak.Find(baseline); err != nil {
+					c.Errorf("goroutines left after Shutdown: %v", err)
+				}
+			},
+		},
+		{
+			name:    "churn-soak",
+			timeout: 5 * time.Minute,
+			rule: "ssekit: 20,000 connect/disconnect cycles (2,000 with -short) leave goroutines and " +
+				"open file descriptors at their baseline and the heap near it",
+			run: func(c *caseT) {
+				cycles := 20000
+				if testing.Short() {
+					cycles = 2000
+				}
+				const workers = 8
+				var ended atomic.Int64
+				srv := c.serve(sendThenWait(msg("hi")), lifecycle.Options{
+					Heartbeat: 50 * time.Millisecond,
+					OnClose:   func(*lifecycle.Session, lifecycle.CloseInfo) { ended.Add(1) },
+				}, ServerConfig{})
+				addr := strings.TrimPrefix(srv.base, "http://")
+				cycle := func(i int) error {
+					conn, err := net.Dial("tcp", addr)
+					if err != nil {
+						return err
+					}
+					defer conn.Close()
+					if i%2 == 1 { // half the clients reset instead of closing
+						defer conn.(*net.TCPConn).SetLinger(0)
+					}
+					conn.SetDeadline(time.Now().Add(10 * time.Second))
+					fmt.Fprintf(conn, "GET /sse/%d HTTP/1.1\r\nHost: soak\r\n\r\n", i)
+					resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+					if err != nil {
+						return err
+					}
+					if _, err := NewParser(resp.Body).Next(); err != nil {
+						return fmt.Errorf("first event: %w", err)
+					}
+					return nil
+				}
+				settle := func(want int64) {
+					c.Helper()
+					deadline := time.Now().Add(10 * time.Second)
+					for ended.Load() < want || srv.ep.Active() != 0 {
+						if time.Now().After(deadline) {
+							c.Fatalf("%d of %d sessions ended, %d open, 10 s after the clients left", ended.Load(), want, srv.ep.Active())
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+				for i := range 50 { // warm up pools and steady-state goroutines
+					if err := cycle(i); err != nil {
+						c.Fatalf("warm-up: %v", err)
+					}
+				}
+				settle(50)
+				time.Sleep(200 * time.Millisecond) // idle workers of the warm-up expire
+				goroutines, fds, heap := runtime.NumGoroutine(), openFiles(), heapInUse()
+
+				start := time.Now()
+				next := make(chan int)
+				errs := make(chan error, workers)
+				var wg sync.WaitGroup
+				for range workers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range next {
+							if err := cycle(i); err != nil {
+								errs <- fmt.Errorf("cycle %d: %w", i, err)
+								return
+							}
+						}
+					}()
+				}
+				var firstErr error
+			feed:
+				for i := range cycles {
+					select {
+					case next <- 50 + i:
+					case firstErr = <-errs:
+						break feed
+					case <-c.ctx.Done():
+						break feed
+					}
+				}
+				close(next)
+				wg.Wait()
+				if firstErr != nil {
+					c.Fatal(firstErr)
+				}
+				settle(int64(50 + cycles))
+				c.Logf("%d cycles in %v", cycles, time.Since(start).Round(time.Millisecond))
+
+				// Let the frameworks' idle workers and closed sockets go.
+				var g, f int
+				var h uint64
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					g, f, h = runtime.NumGoroutine(), openFiles(), heapInUse()
+					if (g <= goroutines && f <= fds && h <= heap+8<<20) || time.Now().After(deadline) {
+						break
+					}
+				}
+				c.Logf("goroutines %d -> %d, open files %d -> %d, heap in use %.1f -> %.1f MiB",
+					goroutines, g, fds, f, float64(heap)/(1<<20), float64(h)/(1<<20))
+				if g > goroutines {
+					c.Errorf("%d goroutines after the soak, %d before", g, goroutines)
+				}
+				if f > fds {
+					c.Errorf("%d open files after the soak, %d before", f, fds)
+				}
+				if h > heap+8<<20 {
+					c.Errorf("heap in use %d MiB after the soak, %d MiB before", h>>20, heap>>20)
+				}
+			},
+		},
+	}
+}
+
+// farewellClient opens stream i on a raw connection, calls ready once its
+// first event is in, then expects the farewell and a clean end.
+func farewellClient(ctx context.Context, addr string, i int, ready func()) (err error) {
+	readied := false
+	defer func() {
+		if !readied {
+			ready()
+		}
+	}()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	fmt.Fprintf(conn, "GET /sse/%d HTTP/1.1\r\nHost: load\r\n\r\n", i)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return err
+	}
+	p := NewParser(resp.Body)
+	if ev, err := p.Next(); err != nil || ev.Data != "hello" {
+		return fmt.Errorf("stream %d: first event %+v, %v", i, ev, err)
+	}
+	readied = true
+	ready()
+	if ev, err := p.Next(); err != nil || ev.Type != "bye" {
+		return fmt.Errorf("stream %d: got %+v, %v; want the farewell", i, ev, err)
+	}
+	if _, err := p.Next(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("stream %d: after the farewell: %v, want a clean end", i, err)
+	}
+	return nil
+}
+
+// heapInUse returns the heap in use after a GC.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// openFiles counts this process's open file descriptors (Linux; elsewhere 0).
+func openFiles() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return len(entries)
+}
