@@ -295,6 +295,68 @@ func loadCases() []testCase {
 				}
 			},
 		},
+		{
+			name: "oversized-header-and-query",
+			rule: "ssekit: a request with a huge header or query is either refused with a 4xx before " +
+				"any session opens (the framework's limit) or served with the whole value; the server " +
+				"keeps serving",
+			run: func(c *caseT) {
+				rec := newRecorder()
+				srv := c.serve(func(s *lifecycle.Session) error {
+					r := s.Request()
+					s.Send(msg(fmt.Sprintf("%d %d", len(r.Header.Get("X-Big")), len(r.Query().Get("q")))))
+					return nil
+				}, rec.hook(lifecycle.Options{Heartbeat: -1}), ServerConfig{})
+				try := func(what, path string, header http.Header, wantHeader, wantQuery int) {
+					c.Helper()
+					rc := srv.dial()
+					rc.SetDeadline(time.Now().Add(10 * time.Second))
+					// The server may answer and close before it has read the
+					// whole request: write from the side, ignoring the error.
+					go func() {
+						var b strings.Builder
+						fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: big\r\n", path)
+						for k, vs := range header {
+							fmt.Fprintf(&b, "%s: %s\r\n", k, vs[0])
+						}
+						b.WriteString("\r\n")
+						io.WriteString(rc, b.String())
+					}()
+					resp, err := http.ReadResponse(rc.r, nil)
+					if err != nil {
+						// Some servers close the connection on a request they
+						// will not read; no session may have opened.
+						if opens, _ := rec.counts(); opens != 0 {
+							c.Errorf("%s: connection failed (%v) after a session opened", what, err)
+						}
+						return
+					}
+					defer resp.Body.Close()
+					switch {
+					case resp.StatusCode >= 400 && resp.StatusCode < 500:
+						if opens, _ := rec.counts(); opens != 0 {
+							c.Errorf("%s: refused with %d after a session opened", what, resp.StatusCode)
+						}
+					case resp.StatusCode == http.StatusOK:
+						ev, err := NewParser(resp.Body).Next()
+						if want := fmt.Sprintf("%d %d", wantHeader, wantQuery); err != nil || ev.Data != want {
+							c.Errorf("%s: served %+v, %v; want the whole value (%s)", what, ev, err, want)
+						}
+						c.wantReason(rec.waitClose(c, 5*time.Second).Info.Reason, lifecycle.ErrHandlerReturned)
+					default:
+						c.Errorf("%s: status %d, want a 4xx refusal or 200", what, resp.StatusCode)
+					}
+				}
+				big := strings.Repeat("h", 2<<20) // over every framework's default limit
+				try("a 2 MiB header", "/sse/a", http.Header{"X-Big": {big}}, len(big), 0)
+				try("a 64 KiB header", "/sse/a", http.Header{"X-Big": {big[:64<<10]}}, 64<<10, 0)
+				q := strings.Repeat("q", 64<<10)
+				try("a 64 KiB query", "/sse/a?q="+q, nil, 0, len(q))
+				if ev := c.next(srv.connect(srv.url("after", ""), nil), 10*time.Second); ev.Data != "0 0" {
+					c.Errorf("after the oversized requests: %s", show(ev))
+				}
+			},
+		},
 	}
 }
 
