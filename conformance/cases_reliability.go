@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssekit/ssekit/internal/syncbuf"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
@@ -193,7 +193,7 @@ func reliabilityCases() []testCase {
 				"value; the panicking handler's session ends with ErrHandlerPanicked; a panicking " +
 				"hook changes nothing else; other sessions keep receiving on time",
 			run: func(c *caseT) {
-				var log lockedBuffer
+				var log syncbuf.Buffer
 				rec := newRecorder()
 				logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelError}))
 				opts := rec.hook(lifecycle.Options{Heartbeat: -1, Logger: logger})
@@ -272,22 +272,4 @@ func reliabilityCases() []testCase {
 			},
 		},
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -13,11 +13,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/internal/syncbuf"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
@@ -56,22 +56,7 @@ func (e Ends) Want(t testing.TB, reason error) {
 }
 
 // Buffer is a bytes.Buffer safe for concurrent use, for loggers.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *Buffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *Buffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type Buffer = syncbuf.Buffer
 
 // ErrorLog is a slog.Handler that keeps error records, with their
 // attributes, as text: give slog.New(&log) to Options.Logger.
