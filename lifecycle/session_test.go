@@ -23,6 +23,7 @@ type memTransport struct {
 	status   int
 	writeErr error // returned by Write when set
 	released bool  // set by the test after Serve returns; any use then fails the test
+	writes   int   // Write calls
 	t        testing.TB
 }
 
@@ -47,6 +48,7 @@ func (m *memTransport) Write(p []byte) (int, error) {
 	if m.writeErr != nil {
 		return 0, m.writeErr
 	}
+	m.writes++
 	return m.buf.Write(p)
 }
 
@@ -118,6 +120,44 @@ func TestSendAllocatesNothing(t *testing.T) {
 	}
 	s.Close()
 	wait(t, done, "Serve's return")
+}
+
+// SendBatch writes a burst in one write, or nothing if any event is invalid.
+func TestSendBatch(t *testing.T) {
+	s, m, done := openSession(t, lifecycle.Options{Heartbeat: -1})
+	m.mu.Lock()
+	writes, before := m.writes, m.buf.Len()
+	m.mu.Unlock()
+	evs := []lifecycle.Event{{ID: "1", Data: []byte("a")}, {Type: "t", Data: []byte("b\nc")}, {ID: "3"}}
+	if err := s.SendBatch(evs); err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for _, e := range evs {
+		want, _ = e.AppendTo(want)
+	}
+	m.mu.Lock()
+	if got := m.buf.Bytes()[before:]; !bytes.Equal(got, want) || m.writes != writes+1 {
+		t.Errorf("SendBatch wrote %q in %d writes, want %q in 1", got, m.writes-writes, want)
+	}
+	writes, before = m.writes, m.buf.Len()
+	m.mu.Unlock()
+
+	bad := []lifecycle.Event{{Data: []byte("ok")}, {ID: "x\ny"}}
+	var fe *lifecycle.FieldError
+	if err := s.SendBatch(bad); !errors.As(err, &fe) || fe.Field != "ID" {
+		t.Errorf("SendBatch with an invalid ID: %v, want a FieldError for ID", err)
+	}
+	m.mu.Lock()
+	if m.writes != writes || m.buf.Len() != before {
+		t.Errorf("SendBatch with an invalid event wrote something")
+	}
+	m.mu.Unlock()
+	s.Close()
+	wait(t, done, "Serve's return")
+	if err := s.SendBatch(evs); !errors.Is(err, lifecycle.ErrEnded) {
+		t.Errorf("SendBatch after the end: %v, want ErrEnded", err)
+	}
 }
 
 func TestWriteErrorsEndTheSession(t *testing.T) {
