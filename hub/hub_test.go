@@ -1,0 +1,404 @@
+package hub_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/hub"
+	"github.com/ssekit/ssekit/lifecycle"
+	"github.com/ssekit/ssekit/nethttpadapter"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// server is a hub behind a net/http server on 127.0.0.1: GET /events?topic=a&topic=b.
+type server struct {
+	h     *hub.Hub
+	ep    *lifecycle.Endpoint
+	url   string
+	ended chan lifecycle.CloseInfo
+}
+
+func startHub(t *testing.T, b hub.Backend, opts hub.Options, lopts lifecycle.Options) *server {
+	t.Helper()
+	h := hub.New(b, opts)
+	srv := &server{h: h, ended: make(chan lifecycle.CloseInfo, 1024)}
+	if lopts.Heartbeat == 0 {
+		lopts.Heartbeat = -1
+	}
+	lopts.OnClose = func(_ *lifecycle.Session, info lifecycle.CloseInfo) { srv.ended <- info }
+	srv.ep = lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		return h.Serve(s, s.Request().Query()["topic"]...)
+	}, lopts)
+	mux := http.NewServeMux()
+	mux.Handle("GET /events", nethttpadapter.Handler(srv.ep))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.ep.Shutdown(ctx)
+		hs.Shutdown(ctx)
+		h.Close()
+		b.Close()
+	})
+	srv.url = "http://" + ln.Addr().String() + "/events"
+	return srv
+}
+
+// client is one raw EventSource-like connection.
+type client struct {
+	conn   net.Conn
+	p      *conformance.Parser
+	lastID string
+}
+
+func (s *server) connect(t *testing.T, lastID string, topics ...string) *client {
+	t.Helper()
+	u := strings.TrimPrefix(s.url, "http://")
+	host, path, _ := strings.Cut(u, "/")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var q []string
+	for _, tp := range topics {
+		q = append(q, "topic="+tp)
+	}
+	req := fmt.Sprintf("GET /%s?%s HTTP/1.1\r\nHost: hub\r\n", path, strings.Join(q, "&"))
+	if lastID != "" {
+		req += "Last-Event-ID: " + lastID + "\r\n"
+	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := conn.Write([]byte(req + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("connect: %v %v", resp, err)
+	}
+	return &client{conn: conn, p: conformance.NewParser(resp.Body)}
+}
+
+func (c *client) next(t *testing.T) conformance.Event {
+	t.Helper()
+	ev, err := c.p.Next()
+	if err != nil {
+		t.Fatalf("next event: %v", err)
+	}
+	return ev
+}
+
+func publish(t *testing.T, h *hub.Hub, topic, data string) hub.Pos {
+	t.Helper()
+	p, err := h.Publish(context.Background(), topic, hub.Event{Data: []byte(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitSubscribers waits until topic has n subscribers.
+func waitSubscribers(t *testing.T, h *hub.Hub, topic string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); h.Stats().Subscribers[topic] != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s: %d subscribers, want %d", topic, h.Stats().Subscribers[topic], n)
+		}
+	}
+}
+
+func TestTopicsAndMultipleSubscriptions(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{}), hub.Options{}, lifecycle.Options{})
+	a := srv.connect(t, "", "x")
+	b := srv.connect(t, "", "x", "y", "x") // listed twice: still once
+	c := srv.connect(t, "", "y")
+	waitSubscribers(t, srv.h, "x", 2)
+	waitSubscribers(t, srv.h, "y", 2)
+	var want []string
+	for i := range 10 {
+		topic := []string{"x", "y"}[i%2]
+		publish(t, srv.h, topic, topic+strconv.Itoa(i))
+		want = append(want, topic+strconv.Itoa(i))
+	}
+	read := func(c *client, n int) (got []string) {
+		for range n {
+			got = append(got, c.next(t).Data)
+		}
+		return got
+	}
+	if got := read(b, 10); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("x+y subscriber got %v, want %v once each, in order", got, want)
+	}
+	if got := read(a, 5); strings.Join(got, ",") != "x0,x2,x4,x6,x8" {
+		t.Errorf("x subscriber got %v", got)
+	}
+	if got := read(c, 5); strings.Join(got, ",") != "y1,y3,y5,y7,y9" {
+		t.Errorf("y subscriber got %v", got)
+	}
+}
+
+// A client that disconnects and resumes from its Last-Event-ID, again and
+// again while events are being published, receives every event exactly
+// once, in order: replay and live delivery meet with no gap and no
+// duplicate.
+func TestResumeWhilePublishingLosesNothing(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{MaxLen: 100000}), hub.Options{}, lifecycle.Options{})
+	const total = 3000
+	want := 0 // events on a and b; c is not subscribed
+	for i := range total {
+		if i%3 != 2 {
+			want++
+		}
+	}
+	c := srv.connect(t, "", "a", "b")
+	waitSubscribers(t, srv.h, "a", 1)
+	go func() {
+		for i := range total {
+			topic := []string{"a", "b", "c"}[i%3]
+			if _, err := srv.h.Publish(context.Background(), topic, hub.Event{Data: []byte(strconv.Itoa(i))}); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%10 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	var got []int
+	reconnects := 0
+	for {
+		for range 1 + reconnects%97 {
+			if len(got) == want {
+				break
+			}
+			ev := c.next(t)
+			n, _ := strconv.Atoi(ev.Data)
+			got = append(got, n)
+			c.lastID = ev.LastEventID
+		}
+		if len(got) == want {
+			break
+		}
+		c.conn.Close()
+		reconnects++
+		c = srv.connect(t, c.lastID, "a", "b")
+	}
+	t.Logf("%d events over %d reconnects", len(got), reconnects)
+	if reconnects < 20 {
+		t.Errorf("only %d reconnects: the test did not exercise the seam", reconnects)
+	}
+	next := 0
+	for _, n := range got {
+		for next%3 == 2 {
+			next++
+		}
+		if n != next {
+			t.Fatalf("got event %d where %d was due (a gap or a duplicate at a seam)", n, next)
+		}
+		next++
+	}
+}
+
+func TestResetWhenHistoryIsGone(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{MaxLen: 5}), hub.Options{}, lifecycle.Options{})
+	c := srv.connect(t, "", "t")
+	waitSubscribers(t, srv.h, "t", 1)
+	publish(t, srv.h, "t", "first")
+	old := c.next(t).LastEventID
+	c.conn.Close()
+	var last hub.Pos
+	for i := range 20 {
+		last = publish(t, srv.h, "t", strconv.Itoa(i))
+	}
+	c = srv.connect(t, old, "t")
+	ev := c.next(t)
+	if ev.Type != hub.ResetEventType || ev.Data != hub.ResetGap || ev.LastEventID != last.String() {
+		t.Fatalf("resuming past the history: got %+v, want a %s event %q with ID %s", ev, hub.ResetEventType, hub.ResetGap, last)
+	}
+	publish(t, srv.h, "t", "live")
+	if ev := c.next(t); ev.Data != "live" {
+		t.Errorf("after the reset: %+v, want the live event", ev)
+	}
+	// Within the history, the same hub replays exactly.
+	c.conn.Close()
+	c = srv.connect(t, last.String(), "t")
+	if ev := c.next(t); ev.Data != "live" {
+		t.Errorf("resuming within the history: %+v, want the missed event", ev)
+	}
+	if st := srv.h.Stats(); st.Gaps != 1 || st.Replays != 1 || st.ReplayedEvents != 1 {
+		t.Errorf("stats %+v, want 1 gap, 1 replay of 1 event", st)
+	}
+}
+
+func TestResetOnUnknownID(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{}), hub.Options{}, lifecycle.Options{})
+	other := hub.NewMemory(hub.Retention{})
+	defer other.Close()
+	foreign, _ := other.Append(context.Background(), "t", hub.Event{Data: []byte("elsewhere")})
+	head := publish(t, srv.h, "t", "here")
+	for _, id := range []string{"garbage", "12", foreign.ID, hub.Pos{Seq: head.Seq + 5, Epoch: head.Epoch}.String()} {
+		c := srv.connect(t, id, "t")
+		if ev := c.next(t); ev.Type != hub.ResetEventType || ev.Data != hub.ResetUnknownID || ev.LastEventID != head.String() {
+			t.Errorf("Last-Event-ID %q: got %+v, want a reset (%s) at %s", id, ev, hub.ResetUnknownID, head)
+		}
+		c.conn.Close()
+	}
+}
+
+// A subscriber that stops reading is ended with ErrSlowSubscriber once its
+// queue overflows; the others get every event.
+func TestSlowSubscriberIsEnded(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{}), hub.Options{QueueLen: 64},
+		lifecycle.Options{WriteTimeout: 500 * time.Millisecond})
+	slow := srv.connect(t, "", "t")
+	(slow.conn.(*net.TCPConn)).SetReadBuffer(4096)
+	fast := srv.connect(t, "", "t")
+	waitSubscribers(t, srv.h, "t", 2)
+	big := strings.Repeat("z", 16<<10)
+	const n = 2000 // 32 MiB: far beyond the socket buffers and the queue
+	done := make(chan []string)
+	received := make(chan struct{}, n)
+	go func() {
+		var got []string
+		for range n {
+			ev, err := fast.p.Next()
+			if err != nil {
+				break
+			}
+			got = append(got, ev.LastEventID)
+			received <- struct{}{}
+		}
+		done <- got
+	}()
+	for i := range n {
+		if i >= 32 { // keep the fast reader's queue short: it is not the slow one
+			select {
+			case <-received:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the fast subscriber stopped receiving")
+			}
+		}
+		publish(t, srv.h, "t", big+strconv.Itoa(i))
+	}
+	if got := <-done; len(got) != n {
+		t.Errorf("the fast subscriber got %d of %d events", len(got), n)
+	}
+	select {
+	case info := <-srv.ended:
+		if !errors.Is(info.Reason, hub.ErrSlowSubscriber) {
+			t.Errorf("slow session ended with %v, want ErrSlowSubscriber", info.Reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow subscriber's session did not end")
+	}
+	if st := srv.h.Stats(); st.SlowDisconnects != 1 {
+		t.Errorf("stats: %d slow disconnects, want 1", st.SlowDisconnects)
+	}
+}
+
+func TestDropOldestKeepsTheSession(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{}), hub.Options{QueueLen: 8, DropOldest: true},
+		lifecycle.Options{WriteTimeout: 30 * time.Second})
+	slow := srv.connect(t, "", "t") // reads nothing until all is published
+	waitSubscribers(t, srv.h, "t", 1)
+	big := strings.Repeat("z", 16<<10)
+	for i := range 1000 {
+		publish(t, srv.h, "t", big+strconv.Itoa(i))
+	}
+	for deadline := time.Now().Add(5 * time.Second); srv.h.Stats().Dropped == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing dropped from a full queue")
+		}
+	}
+	select {
+	case info := <-srv.ended:
+		t.Fatalf("session ended (%v); DropOldest keeps it", info.Reason)
+	default:
+	}
+	// The client reads on and gets the newest event.
+	var last string
+	for !strings.HasSuffix(last, "999") {
+		last = slow.next(t).Data
+	}
+}
+
+// Events queued while the subscriber's write is blocked go out together.
+func TestQueuedEventsGoOutInOneWrite(t *testing.T) {
+	h := hub.New(hub.NewMemory(hub.Retention{}), hub.Options{})
+	defer h.Close()
+	tr := &gatedTransport{gate: make(chan struct{})}
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error { return h.Serve(s, "t") }, lifecycle.Options{Heartbeat: -1})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		ep.Serve(context.Background(), tr, &lifecycle.Request{Method: "GET", Path: "/"})
+	}()
+	waitSubscribers(t, h, "t", 1)
+	publish(t, h, "t", "first") // its write blocks on the gate
+	for deadline := time.Now().Add(5 * time.Second); tr.blocked.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first write never started")
+		}
+	}
+	for i := range 100 {
+		publish(t, h, "t", strconv.Itoa(i))
+	}
+	for deadline := time.Now().Add(5 * time.Second); h.Stats().Queued != 100; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d queued, want 100", h.Stats().Queued)
+		}
+	}
+	close(tr.gate)
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(tr.String(), "data: ") < 101; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not all events written: %q", tr.String())
+		}
+	}
+	if w := tr.writes.Load(); w != 2 { // the first event, then the 100 queued in one
+		t.Errorf("%d writes for 101 events, want 2", w)
+	}
+	ep.Shutdown(context.Background())
+	<-served
+}
+
+type gatedTransport struct {
+	gate    chan struct{}
+	blocked atomic.Int64
+	writes  atomic.Int64
+	mu      sync.Mutex
+	buf     strings.Builder
+}
+
+func (g *gatedTransport) WriteHeader(int, http.Header) error { return nil }
+func (g *gatedTransport) Flush() error                       { return nil }
+func (g *gatedTransport) SetWriteDeadline(time.Time) error   { return nil }
+func (g *gatedTransport) String() string                     { g.mu.Lock(); defer g.mu.Unlock(); return g.buf.String() }
+func (g *gatedTransport) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "data: ") {
+		g.blocked.Add(1)
+		<-g.gate
+		g.writes.Add(1)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.buf.Write(p)
+}

@@ -1,0 +1,131 @@
+package hub
+
+import (
+	"sync"
+
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+// item is one queued thing to send: an entry, or a reset event at a
+// position.
+type item struct {
+	entry Entry
+	reset string // when not empty: a reset event with this data, at `at`
+	at    Pos
+}
+
+// subscriber is one session's subscription. The dispatcher pushes; the
+// session's own goroutine (in Serve) writes.
+type subscriber struct {
+	h      *Hub
+	s      *lifecycle.Session
+	topics []string
+
+	signal chan struct{} // has a value when the queue may be non-empty
+
+	mu         sync.Mutex
+	queue      []item
+	spare      []item // the writer's last batch, for reuse
+	overflowed bool
+	evs        []lifecycle.Event // the writer's encoding of a batch; writer only
+}
+
+func newSubscriber(h *Hub, s *lifecycle.Session, topics []string) *subscriber {
+	return &subscriber{h: h, s: s, topics: topics, signal: make(chan struct{}, 1)}
+}
+
+// push queues it, applying the overflow policy. It never blocks.
+func (sub *subscriber) push(it item) {
+	sub.mu.Lock()
+	if sub.overflowed {
+		sub.mu.Unlock()
+		return
+	}
+	if len(sub.queue) >= sub.h.opts.QueueLen {
+		if !sub.h.opts.DropOldest {
+			sub.overflowed = true
+			sub.mu.Unlock()
+			sub.h.stats.slow.Add(1)
+			sub.s.CloseWithError(ErrSlowSubscriber) // never blocks
+			return
+		}
+		n := copy(sub.queue, sub.queue[1:])
+		sub.queue[n] = item{}
+		sub.queue = sub.queue[:n]
+		sub.h.stats.dropped.Add(1)
+		sub.h.stats.queued.Add(-1)
+	}
+	sub.queue = append(sub.queue, it)
+	sub.mu.Unlock()
+	sub.h.stats.queued.Add(1)
+	select {
+	case sub.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take returns everything queued, leaving the queue empty.
+func (sub *subscriber) take() []item {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	batch := sub.queue
+	sub.queue, sub.spare = sub.spare[:0], nil
+	return batch
+}
+
+// drain empties the queue and returns how many items it held.
+func (sub *subscriber) drain() int {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	n := len(sub.queue)
+	clear(sub.queue)
+	sub.queue = sub.queue[:0]
+	return n
+}
+
+// run writes queued events to the session, everything queued in one
+// write, until the session ends or the hub closes.
+func (sub *subscriber) run() error {
+	for {
+		select {
+		case <-sub.signal:
+		case <-sub.s.Done():
+			return nil
+		case <-sub.h.ctx.Done():
+			return ErrClosed
+		}
+		batch := sub.take()
+		if len(batch) == 0 {
+			continue
+		}
+		sub.h.stats.queued.Add(-int64(len(batch)))
+		evs := sub.evs[:0]
+		for _, it := range batch {
+			if it.reset != "" {
+				evs = append(evs, resetEvent(it.at, it.reset))
+				continue
+			}
+			evs = append(evs, eventOf(it.entry))
+		}
+		err := sub.s.SendBatch(evs)
+		clear(evs)
+		sub.evs = evs[:0]
+		clear(batch)
+		sub.mu.Lock()
+		sub.spare = batch[:0]
+		sub.mu.Unlock()
+		if err != nil {
+			return nil // the session ended
+		}
+	}
+}
+
+func resetEvent(at Pos, reason string) lifecycle.Event {
+	return lifecycle.Event{ID: at.String(), Type: ResetEventType, Data: []byte(reason)}
+}
+
+// sendReset writes a reset event at p.
+func (sub *subscriber) sendReset(p Pos, reason string) error {
+	sub.s.Send(resetEvent(p, reason)) // a failure ends the session; run then returns
+	return nil
+}
