@@ -1,0 +1,397 @@
+// Package hubtest verifies hub.Backend implementations, the way
+// testing/fstest verifies file systems: hubtest.Run(t, factory) runs every
+// case, each a subtest on a fresh backend, over the Backend interface and
+// through a hub serving real HTTP clients on 127.0.0.1.
+package hubtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/hub"
+	"github.com/ssekit/ssekit/lifecycle"
+	"github.com/ssekit/ssekit/nethttpadapter"
+)
+
+// Factory returns a new, empty backend keeping r, isolated from every other
+// backend it returns. Run closes it.
+type Factory func(t *testing.T, r hub.Retention) hub.Backend
+
+// Run runs every case against backends from newBackend.
+func Run(t *testing.T, newBackend Factory) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBackend(t, tc.retention)
+			t.Cleanup(func() { b.Close() })
+			tc.run(t, b)
+		})
+	}
+}
+
+type testCase struct {
+	name      string
+	retention hub.Retention
+	run       func(t *testing.T, b hub.Backend)
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func mustAppend(t *testing.T, b hub.Backend, topic, data string) hub.Entry {
+	t.Helper()
+	e, err := b.Append(ctx(t), topic, hub.Event{Type: "t-" + topic, Data: []byte(data)})
+	if err != nil {
+		t.Fatalf("Append(%s): %v", topic, err)
+	}
+	return e
+}
+
+func mustHead(t *testing.T, b hub.Backend) hub.Pos {
+	t.Helper()
+	p, err := b.Head(ctx(t))
+	if err != nil {
+		t.Fatalf("Head: %v", err)
+	}
+	if p.Epoch == 0 {
+		t.Fatalf("Head %v has epoch 0", p)
+	}
+	return p
+}
+
+func datas(es []hub.Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, string(e.Data))
+	}
+	return out
+}
+
+var cases = []testCase{
+	{name: "append-assigns-consecutive-positions", run: func(t *testing.T, b hub.Backend) {
+		head := mustHead(t, b)
+		before := time.Now().Add(-time.Second)
+		for i := range 10 {
+			topic := []string{"a", "b", "c"}[i%3]
+			e := mustAppend(t, b, topic, strconv.Itoa(i))
+			want := hub.Pos{Seq: head.Seq + uint64(i) + 1, Epoch: head.Epoch}
+			if e.Pos != want || e.ID != want.String() {
+				t.Fatalf("append %d: at %v (ID %q), want %v", i, e.Pos, e.ID, want)
+			}
+			if e.Topic != topic || e.Type != "t-"+topic || string(e.Data) != strconv.Itoa(i) {
+				t.Errorf("append %d: stored %+v", i, e)
+			}
+			if e.Time.Before(before) || e.Time.After(time.Now().Add(time.Second)) {
+				t.Errorf("append %d: time %v is not now", i, e.Time)
+			}
+		}
+		if got := mustHead(t, b); got.Seq != head.Seq+10 {
+			t.Errorf("Head after 10 appends: %v, want seq %d", got, head.Seq+10)
+		}
+	}},
+	{name: "concurrent-appends-get-unique-positions", run: func(t *testing.T, b hub.Backend) {
+		head := mustHead(t, b)
+		const workers, each = 8, 50
+		var mu sync.Mutex
+		var seqs []uint64
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					e, err := b.Append(ctx(t), "t"+strconv.Itoa(w%3), hub.Event{Data: []byte(strconv.Itoa(i))})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					seqs = append(seqs, e.Pos.Seq)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		slices.Sort(seqs)
+		for i, s := range seqs {
+			if s != head.Seq+uint64(i)+1 {
+				t.Fatalf("positions %v... are not %d consecutive, unique ones", seqs[:min(i+2, len(seqs))], workers*each)
+			}
+		}
+	}},
+	{name: "range-is-exclusive-inclusive-and-per-topic", run: func(t *testing.T, b hub.Backend) {
+		var es []hub.Entry
+		for i := range 9 {
+			es = append(es, mustAppend(t, b, []string{"a", "b", "c"}[i%3], strconv.Itoa(i)))
+		}
+		got, complete, err := b.Range(ctx(t), "a", es[0].Pos, es[6].Pos)
+		if err != nil || !complete {
+			t.Fatalf("Range: %v, complete %v", err, complete)
+		}
+		if d := datas(got); strings.Join(d, ",") != "3,6" {
+			t.Errorf("Range(a, after #0, up to #6) = %v, want [3 6]", d)
+		}
+		got, complete, err = b.Range(ctx(t), "never", es[0].Pos, es[8].Pos)
+		if err != nil || !complete || len(got) != 0 {
+			t.Errorf("Range of a topic never published: %v, %v, %v; want nothing, complete", got, complete, err)
+		}
+	}},
+	{name: "history-bounded-by-count", retention: hub.Retention{MaxLen: 5}, run: func(t *testing.T, b hub.Backend) {
+		var es []hub.Entry
+		for i := range 8 {
+			es = append(es, mustAppend(t, b, "a", strconv.Itoa(i)))
+		}
+		mustAppend(t, b, "b", "other topic")
+		last := es[7].Pos
+		if _, complete, err := b.Range(ctx(t), "a", es[0].Pos, last); err != nil || complete {
+			t.Errorf("Range after an entry no longer kept: complete %v, %v; want incomplete", complete, err)
+		}
+		got, complete, err := b.Range(ctx(t), "a", es[2].Pos, last)
+		if err != nil || !complete || strings.Join(datas(got), ",") != "3,4,5,6,7" {
+			t.Errorf("Range of the last 5: %v, complete %v, %v", datas(got), complete, err)
+		}
+	}},
+	{name: "history-bounded-by-age", retention: hub.Retention{MaxAge: 300 * time.Millisecond}, run: func(t *testing.T, b hub.Backend) {
+		first := mustAppend(t, b, "a", "old")
+		time.Sleep(500 * time.Millisecond)
+		e := mustAppend(t, b, "a", "new")
+		before := hub.Pos{Seq: first.Pos.Seq - 1, Epoch: first.Pos.Epoch}
+		if got, complete, err := b.Range(ctx(t), "a", before, e.Pos); err != nil || complete {
+			t.Errorf("Range over an expired entry: %v, complete %v, %v; want incomplete", datas(got), complete, err)
+		}
+		if got, complete, err := b.Range(ctx(t), "a", first.Pos, e.Pos); err != nil || !complete || len(got) != 1 {
+			t.Errorf("Range after the expired entry: %v, complete %v, %v", datas(got), complete, err)
+		}
+	}},
+	{name: "follow-waits-then-returns", run: func(t *testing.T, b hub.Backend) {
+		head := mustHead(t, b)
+		got := make(chan []hub.Entry, 1)
+		go func() {
+			es, err := b.Follow(ctx(t), head)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- es
+		}()
+		select {
+		case es := <-got:
+			t.Fatalf("Follow returned %v before anything was appended", datas(es))
+		case <-time.After(200 * time.Millisecond):
+		}
+		mustAppend(t, b, "a", "x")
+		select {
+		case es := <-got:
+			if len(es) != 1 || string(es[0].Data) != "x" || es[0].Pos.Seq != head.Seq+1 || es[0].Topic != "a" {
+				t.Errorf("Follow returned %+v", es)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Follow did not return within 5 s of an append")
+		}
+	}},
+	{name: "follow-returns-the-backlog-in-order", run: func(t *testing.T, b hub.Backend) {
+		head := mustHead(t, b)
+		for i := range 20 {
+			mustAppend(t, b, []string{"a", "b"}[i%2], strconv.Itoa(i))
+		}
+		var got []hub.Entry
+		for after := head; len(got) < 20; {
+			es, err := b.Follow(ctx(t), after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, es...)
+			after = es[len(es)-1].Pos
+		}
+		for i, e := range got {
+			if e.Pos.Seq != head.Seq+uint64(i)+1 || string(e.Data) != strconv.Itoa(i) {
+				t.Fatalf("Follow's entry %d: %+v", i, e)
+			}
+		}
+	}},
+	{name: "follow-returns-when-ctx-is-done", run: func(t *testing.T, b hub.Backend) {
+		c, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if _, err := b.Follow(c, mustHead(t, b)); err == nil {
+			t.Error("Follow returned no error after its context ended")
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Follow returned %v after its context ended", d)
+		}
+	}},
+	{name: "positions-from-another-log-are-refused", run: func(t *testing.T, b hub.Backend) {
+		e := mustAppend(t, b, "a", "x")
+		other := hub.Pos{Seq: e.Pos.Seq, Epoch: e.Pos.Epoch + 1}
+		if _, _, err := b.Range(ctx(t), "a", other, other); !errors.Is(err, hub.ErrEpoch) {
+			t.Errorf("Range with another epoch: %v, want ErrEpoch", err)
+		}
+		if _, err := b.Follow(ctx(t), other); !errors.Is(err, hub.ErrEpoch) {
+			t.Errorf("Follow with another epoch: %v, want ErrEpoch", err)
+		}
+	}},
+	{name: "hub-resumes-while-publishing", retention: hub.Retention{MaxLen: 100000}, run: resumeWhilePublishing},
+	{name: "hub-reset-when-history-is-gone", retention: hub.Retention{MaxLen: 3}, run: resetWhenHistoryGone},
+}
+
+// resumeWhilePublishing: a client reconnecting again and again while events
+// are published on its topics and another receives each exactly once, in
+// order.
+func resumeWhilePublishing(t *testing.T, b hub.Backend) {
+	h, url := serve(t, b)
+	const total = 1500
+	want := total * 2 / 3
+	c := connect(t, url, "", "a", "b")
+	waitSubscribers(t, h, "a", 1)
+	go func() {
+		for i := range total {
+			if _, err := h.Publish(context.Background(), []string{"a", "b", "c"}[i%3], hub.Event{Data: []byte(strconv.Itoa(i))}); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%10 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	var got []int
+	for reconnects := 0; len(got) < want; reconnects++ {
+		if reconnects > 0 {
+			c.conn.Close()
+			c = connect(t, url, c.lastID, "a", "b")
+		}
+		for range 1 + reconnects%53 {
+			if len(got) == want {
+				break
+			}
+			ev := c.next(t)
+			n, err := strconv.Atoi(ev.Data)
+			if err != nil {
+				t.Fatalf("unexpected event %+v", ev)
+			}
+			got = append(got, n)
+			c.lastID = ev.LastEventID
+		}
+	}
+	next := 0
+	for _, n := range got {
+		if next%3 == 2 {
+			next++
+		}
+		if n != next {
+			t.Fatalf("got event %d where %d was due (a gap or a duplicate at a seam)", n, next)
+		}
+		next++
+	}
+}
+
+func resetWhenHistoryGone(t *testing.T, b hub.Backend) {
+	h, url := serve(t, b)
+	first, err := h.Publish(ctx(t), "t", hub.Event{Data: []byte("first")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last hub.Pos
+	for i := range 10 {
+		if last, err = h.Publish(ctx(t), "t", hub.Event{Data: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := connect(t, url, first.String(), "t")
+	if ev := c.next(t); ev.Type != hub.ResetEventType || ev.Data != hub.ResetGap || ev.LastEventID != last.String() {
+		t.Fatalf("resuming past the history: %+v, want a %s event %q at %s", ev, hub.ResetEventType, hub.ResetGap, last)
+	}
+	c.conn.Close()
+	c = connect(t, url, "not-an-id", "t")
+	if ev := c.next(t); ev.Type != hub.ResetEventType || ev.Data != hub.ResetUnknownID {
+		t.Fatalf("resuming from a made-up ID: %+v, want a %s event %q", ev, hub.ResetEventType, hub.ResetUnknownID)
+	}
+}
+
+// serve runs a hub on b behind net/http on 127.0.0.1, at /events?topic=...
+func serve(t *testing.T, b hub.Backend) (*hub.Hub, string) {
+	t.Helper()
+	h := hub.New(b, hub.Options{})
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		return h.Serve(s, s.Request().Query()["topic"]...)
+	}, lifecycle.Options{Heartbeat: -1})
+	mux := http.NewServeMux()
+	mux.Handle("GET /events", nethttpadapter.Handler(ep))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ep.Shutdown(c)
+		srv.Shutdown(c)
+		h.Close()
+	})
+	return h, ln.Addr().String()
+}
+
+// Client is a raw SSE client connection.
+type client struct {
+	conn   net.Conn
+	p      *conformance.Parser
+	lastID string
+}
+
+func connect(t *testing.T, addr, lastID string, topics ...string) *client {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var q []string
+	for _, tp := range topics {
+		q = append(q, "topic="+tp)
+	}
+	req := fmt.Sprintf("GET /events?%s HTTP/1.1\r\nHost: hub\r\n", strings.Join(q, "&"))
+	if lastID != "" {
+		req += "Last-Event-ID: " + lastID + "\r\n"
+	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := conn.Write([]byte(req + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("connect: %v, %v", resp, err)
+	}
+	return &client{conn: conn, p: conformance.NewParser(resp.Body), lastID: lastID}
+}
+
+func (c *client) next(t *testing.T) conformance.Event {
+	t.Helper()
+	ev, err := c.p.Next()
+	if err != nil {
+		t.Fatalf("next event: %v", err)
+	}
+	return ev
+}
+
+func waitSubscribers(t *testing.T, h *hub.Hub, topic string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); h.Stats().Subscribers[topic] != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s: %d subscribers, want %d", topic, h.Stats().Subscribers[topic], n)
+		}
+	}
+}
