@@ -201,9 +201,27 @@ const replayBatch = 256
 func (h *Hub) replay(sub *subscriber, id string, head Pos) error {
 	s := sub.s
 	p, err := ParsePos(id)
-	if err != nil || p.Epoch != head.Epoch || p.Seq > head.Seq {
+	if err != nil || p.Epoch != head.Epoch {
 		h.stats.gaps.Add(1)
 		return sub.sendReset(head, ResetUnknownID)
+	}
+	if p.Seq > head.Seq {
+		// An ID from ahead of this instance: another instance on the same
+		// backend delivered it, and this one has not followed that far
+		// yet. What comes after it is on its way through the queue; skip
+		// up to it. An ID ahead of the backend itself is made up.
+		bh, err := h.b.Head(s.Context())
+		if err != nil {
+			s.CloseWithError(fmt.Errorf("hub: replay: %w", err))
+			return nil
+		}
+		if bh.Epoch != p.Epoch || bh.Seq < p.Seq {
+			h.stats.gaps.Add(1)
+			return sub.sendReset(head, ResetUnknownID)
+		}
+		sub.skip = p.Seq
+		h.stats.replays.Add(1)
+		return nil
 	}
 	if p.Seq == head.Seq {
 		h.stats.replays.Add(1)

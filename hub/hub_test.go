@@ -159,13 +159,16 @@ func TestTopicsAndMultipleSubscriptions(t *testing.T) {
 func TestResetWhenHistoryIsGone(t *testing.T) {
 	srv := startHub(t, hub.NewMemory(hub.Retention{MaxLen: 5}), hub.Options{}, lifecycle.Options{})
 	c := srv.connect(t, "", "t")
-	waitSubscribers(t, srv.h, "t", 1)
+	watcher := srv.connect(t, "", "t") // stays, so we know when the hub has delivered everything
+	waitSubscribers(t, srv.h, "t", 2)
 	publish(t, srv.h, "t", "first")
 	old := c.next(t).LastEventID
 	c.conn.Close()
 	var last hub.Pos
 	for i := range 20 {
 		last = publish(t, srv.h, "t", strconv.Itoa(i))
+	}
+	for watcher.next(t).LastEventID != last.String() {
 	}
 	c = srv.connect(t, old, "t")
 	ev := c.next(t)

@@ -28,6 +28,7 @@ type subscriber struct {
 	spare      []item // the writer's last batch, for reuse
 	overflowed bool
 	evs        []lifecycle.Event // the writer's encoding of a batch; writer only
+	skip       uint64            // entries up to this Seq are not sent (the client has them); writer only
 }
 
 func newSubscriber(h *Hub, s *lifecycle.Session, topics []string) *subscriber {
@@ -103,6 +104,9 @@ func (sub *subscriber) run() error {
 		for _, it := range batch {
 			if it.reset != "" {
 				evs = append(evs, resetEvent(it.at, it.reset))
+				continue
+			}
+			if it.entry.Pos.Seq <= sub.skip {
 				continue
 			}
 			evs = append(evs, eventOf(it.entry))

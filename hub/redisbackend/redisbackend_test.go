@@ -1,0 +1,126 @@
+package redisbackend_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ssekit/ssekit/hub"
+	"github.com/ssekit/ssekit/hub/hubtest"
+	"github.com/ssekit/ssekit/hub/redisbackend"
+	"github.com/ssekit/ssekit/internal/redistest"
+)
+
+func TestBackend(t *testing.T) {
+	srv := redistest.Start(t)
+	hubtest.Run(t, func(t *testing.T, r hub.Retention) hub.Backend {
+		return redisbackend.New(srv.Client(t), redisbackend.Options{Prefix: redistest.Unique(t), Retention: r, Block: 200 * time.Millisecond})
+	})
+}
+
+// Two instances on one Redis, each behind its own HTTP server: a client on
+// A leaves and resumes on B, receiving every event exactly once, in order,
+// while both instances publish.
+func TestResumeOnAnotherInstance(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := redistest.Unique(t)
+	backend := func() hub.Backend {
+		return redisbackend.New(srv.Client(t), redisbackend.Options{Prefix: prefix, Block: 200 * time.Millisecond})
+	}
+	a, addrA := hubtest.Serve(t, backend())
+	b, addrB := hubtest.Serve(t, backend())
+	const total = 600
+	c := hubtest.Connect(t, addrA, "", "news")
+	hubtest.WaitSubscribers(t, a, "news", 1)
+	published := make(chan error, 1)
+	go func() {
+		for i := range total {
+			h := []*hub.Hub{a, b}[i%2] // both instances publish
+			if _, err := h.Publish(context.Background(), "news", hub.Event{Data: []byte(strconv.Itoa(i))}); err != nil {
+				published <- err
+				return
+			}
+			if i%20 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		published <- nil
+	}()
+	var got []int
+	addrs := []string{addrA, addrB}
+	for hop := 0; len(got) < total; hop++ {
+		if hop > 0 {
+			c.Close()
+			c = hubtest.Connect(t, addrs[hop%2], c.LastID, "news") // A, then B, then A...
+		}
+		for range 1 + hop%37 {
+			if len(got) == total {
+				break
+			}
+			n, err := strconv.Atoi(c.Next(t).Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, n)
+		}
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range got {
+		if n != i {
+			t.Fatalf("event %d is %d: a gap or a duplicate across instances", i, n)
+		}
+	}
+}
+
+// Redis stops and comes back: Publish fails meanwhile (nothing is
+// acknowledged that was not stored); open sessions stay open and receive,
+// once Redis is back, everything stored since, including what another
+// instance published before this one reconnected.
+func TestRedisRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := redistest.Unique(t)
+	backend := func() hub.Backend {
+		return redisbackend.New(srv.Client(t), redisbackend.Options{Prefix: prefix, Block: 200 * time.Millisecond})
+	}
+	a, addrA := hubtest.Serve(t, backend())
+	b, _ := hubtest.Serve(t, backend())
+	c := hubtest.Connect(t, addrA, "", "t")
+	hubtest.WaitSubscribers(t, a, "t", 1)
+	if _, err := b.Publish(context.Background(), "t", hub.Event{Data: []byte("before")}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := c.Next(t); ev.Data != "before" {
+		t.Fatalf("got %+v", ev)
+	}
+
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_, err := a.Publish(ctx, "t", hub.Event{Data: []byte("lost")})
+	cancel()
+	if err == nil {
+		t.Fatal("Publish succeeded while Redis was down")
+	}
+	time.Sleep(300 * time.Millisecond) // the instances' followers fail and retry meanwhile
+
+	srv.Restart(t)
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := b.Publish(ctx, "t", hub.Event{Data: []byte("after" + strconv.Itoa(i))})
+		cancel()
+		if err != nil {
+			t.Fatalf("Publish after the restart: %v", err)
+		}
+	}
+	for i := range 3 {
+		if ev := c.Next(t); ev.Data != "after"+strconv.Itoa(i) {
+			t.Fatalf("after the restart, got %+v, want after%d", ev, i)
+		}
+	}
+	if errors.Is(err, hub.ErrClosed) {
+		t.Fatal("unreachable")
+	}
+}
