@@ -31,7 +31,7 @@ go vet ./...
 
 echo "== ssebench -quick (smoke run: it must complete and produce numbers; no timing is checked)"
 bench_out=$(go run ./cmd/ssebench -quick -json)
-for field in '"throughput_events_per_s"' '"rss_bytes_per_conn"' '"p99_ms"' '"server_cpu_seconds"' '"allocs_per_heartbeat"' '"throughput_vs_raw"'; do
+for field in '"throughput_events_per_s"' '"rss_bytes_per_conn"' '"p99_ms"' '"server_cpu_seconds"' '"allocs_per_heartbeat"' '"throughput_vs_raw"' '"deliveries_per_s"'; do
   if ! grep -q "$field" <<<"$bench_out"; then
     echo "ssebench -quick produced no $field"; exit 1
   fi

@@ -26,12 +26,12 @@ type server struct {
 }
 
 // startServer runs `ssebench serve` for target as a separate process.
-func startServer(target string, heartbeat time.Duration) (*server, error) {
+func startServer(target string, heartbeat time.Duration, extra ...string) (*server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "serve", "-target", target, "-heartbeat", heartbeat.String())
+	cmd := exec.Command(self, append([]string{"serve", "-target", target, "-heartbeat", heartbeat.String()}, extra...)...)
 	cmd.Stderr = io.Discard
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

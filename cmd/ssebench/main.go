@@ -44,11 +44,15 @@ type config struct {
 	HBFor         time.Duration
 	HBInterval    time.Duration
 	AllocHBFor    time.Duration
+	BurstSubs     int // fan-out: subscribers and events per burst
+	BurstEvents   int
+	SingleSubs    int // fan-out: subscribers of single events, and how many
+	SingleRounds  int
 }
 
 var (
-	full  = config{30, 60 * time.Second, 10000, 5 * time.Second, 10000, 30 * time.Second, 15 * time.Second, time.Second}
-	quick = config{10, 3 * time.Second, 500, 500 * time.Millisecond, 500, time.Second, 100 * time.Millisecond, 200 * time.Millisecond}
+	full  = config{30, 60 * time.Second, 10000, 5 * time.Second, 10000, 30 * time.Second, 15 * time.Second, time.Second, 1000, 1000, 10000, 10}
+	quick = config{10, 3 * time.Second, 500, 500 * time.Millisecond, 500, time.Second, 100 * time.Millisecond, 200 * time.Millisecond, 50, 100, 200, 3}
 )
 
 // Result is one target's figures in one run.
@@ -58,6 +62,7 @@ type Result struct {
 	EventsPerS float64   `json:"throughput_events_per_s"`
 	VsRaw      float64   `json:"throughput_vs_raw"` // paired with the raw loop on the same framework; 0 for raw targets
 	Heartbeat  Heartbeat `json:"heartbeat"`
+	Fanout     []Fanout  `json:"fanout"` // bursts and single events, per hub backend
 }
 
 // Report is the whole output.
@@ -75,8 +80,9 @@ func main() {
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		target := fs.String("target", "nethttp", "what to serve: "+strings.Join(targets, ", "))
 		heartbeat := fs.Duration("heartbeat", 15*time.Second, "ssekit heartbeat interval (negative: off)")
+		hubSpec := fs.String("hub", "", `serve a hub at /sse?mode=hub: "memory" or "redis://host:port"`)
 		fs.Parse(os.Args[2:])
-		if err := serve(*target, *heartbeat); err != nil {
+		if err := serve(*target, *heartbeat, *hubSpec); err != nil {
 			fmt.Fprintln(os.Stderr, "ssebench serve:", err)
 			os.Exit(1)
 		}
@@ -87,9 +93,17 @@ func main() {
 	only := flag.String("targets", strings.Join(targets, ","), "comma-separated targets to measure")
 	hold := flag.Int("hold", 0, "instead of measuring, open this many idle sessions on the first target, print the server's control address, and wait (for pprof)")
 	repeat := flag.Int("repeat", 1, "run everything this many times; tables show the median [min-max]")
-	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat", "comma-separated scenarios to run (allocations always run)")
+	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat,fanout", "comma-separated scenarios to run (allocations always run)")
+	fanoutProfile := flag.String("fanoutprofile", "", "instead of measuring, send single events to 10,000 hub subscribers on the first target and write the server's CPU profile to this file")
 	flag.Parse()
 	raiseFileLimit()
+	if *fanoutProfile != "" {
+		if err := profileFanout(strings.Split(*only, ",")[0], *fanoutProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "ssebench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	if *hold > 0 {
 		if err := holdOpen(strings.Split(*only, ",")[0], *hold); err != nil {
@@ -101,6 +115,18 @@ func main() {
 	cfg := full
 	if *quickFlag {
 		cfg = quick
+	}
+	if slices.Contains(strings.Split(*scenarios, ","), "fanout") {
+		addr, stop, err := startRedis()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ssebench: redis-server:", err)
+			os.Exit(1)
+		}
+		defer stop()
+		if addr == "" {
+			fmt.Fprintln(os.Stderr, "ssebench: no redis-server installed: fan-out runs on the memory backend only")
+		}
+		redisAddr = addr
 	}
 	rep := Report{Machine: machine(), Quick: *quickFlag, Config: cfg}
 	chosen := strings.Split(*only, ",")
@@ -158,6 +184,28 @@ func measure(target string, cfg config, scenarios []string) (Result, error) {
 			return
 		}},
 	}
+	if rawOf(target) != "" && slices.Contains(scenarios, "fanout") {
+		backends := []string{"memory"}
+		if redisAddr != "" {
+			backends = append(backends, "redis://"+redisAddr)
+		}
+		for _, spec := range backends {
+			name := strings.SplitN(spec, ":", 2)[0]
+			err := withServer(target, -1, func(s *server) error {
+				b, err := fanoutBurst(s, name, cfg.BurstSubs, cfg.BurstEvents)
+				r.Fanout = append(r.Fanout, b)
+				if err != nil {
+					return err
+				}
+				one, err := fanoutSingle(s, name, cfg.SingleSubs, cfg.SingleRounds)
+				r.Fanout = append(r.Fanout, one)
+				return err
+			}, "-hub", spec)
+			if err != nil {
+				return r, fmt.Errorf("fanout (%s): %w", name, err)
+			}
+		}
+	}
 	for _, step := range steps {
 		if !slices.Contains(scenarios, step.name) {
 			continue
@@ -169,8 +217,11 @@ func measure(target string, cfg config, scenarios []string) (Result, error) {
 	return r, nil
 }
 
-func withServer(target string, heartbeat time.Duration, f func(*server) error) error {
-	s, err := startServer(target, heartbeat)
+// redisAddr is the redis-server the fan-out scenario uses, if any.
+var redisAddr string
+
+func withServer(target string, heartbeat time.Duration, f func(*server) error, extra ...string) error {
+	s, err := startServer(target, heartbeat, extra...)
 	if err != nil {
 		return err
 	}
@@ -309,6 +360,7 @@ func printTables(rep Report, chosen []string) {
 		fmt.Printf("%-12s %18s\n", t, rep.Summary[t].HeartbeatCPU)
 	}
 	a := rep.Allocations
+	defer printFanout(rep, chosen)
 	fmt.Printf("\n5. Allocations (lifecycle, in process)\n")
 	fmt.Printf("Send, one-line event:   %.0f allocs/op, %.0f ns/op\n", a.SendOneLine, a.SendOneLineNs)
 	fmt.Printf("Send, multi-line event: %.0f allocs/op, %.0f ns/op\n", a.SendMultiLine, a.SendMultiLineNs)
@@ -328,4 +380,38 @@ func holdOpen(target string, n int) error {
 		io.Copy(io.Discard, os.Stdin)
 		return nil
 	})
+}
+
+func printFanout(rep Report, chosen []string) {
+	c := rep.Config
+	fmt.Printf("\n6. Hub fan-out: bursts of %d 64-byte events to %d subscribers, and %d single events to %d subscribers (medians [min-max])\n",
+		c.BurstEvents, c.BurstSubs, c.SingleRounds, c.SingleSubs)
+	fmt.Printf("%-12s %-8s %20s %18s %18s %18s\n", "target", "backend", "burst deliveries/s", "burst p99 ms", "single p50 ms", "single p99 ms")
+	for _, t := range chosen {
+		for _, backend := range []string{"memory", "redis"} {
+			var rate, bp99, sp50, sp99 []float64
+			for _, run := range rep.Runs {
+				for _, f := range run[t].Fanout {
+					if f.Backend != backend {
+						continue
+					}
+					if f.DeliveriesPerS > 0 {
+						rate, bp99 = append(rate, f.DeliveriesPerS), append(bp99, f.P99ms)
+					} else {
+						sp50, sp99 = append(sp50, f.P50ms), append(sp99, f.P99ms)
+					}
+				}
+			}
+			if len(rate) == 0 {
+				continue
+			}
+			show := func(xs []float64) string {
+				if len(xs) == 0 {
+					return "-"
+				}
+				return spread(xs).String()
+			}
+			fmt.Printf("%-12s %-8s %20s %18s %18s %18s\n", t, backend, show(rate), show(bp99), show(sp50), show(sp99))
+		}
+	}
 }

@@ -58,8 +58,15 @@ func (e *ended) record(remote string) {
 	e.mu.Unlock()
 }
 
-func serve(target string, heartbeat time.Duration) error {
+func serve(target string, heartbeat time.Duration, hubSpec string) error {
 	raiseFileLimit()
+	if hubSpec != "" {
+		h, err := newBenchHub(hubSpec)
+		if err != nil {
+			return err
+		}
+		benchHub = h
+	}
 	done := &ended{at: make(map[string]int64)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,6 +89,9 @@ func serve(target string, heartbeat time.Duration) error {
 
 func startTarget(target string, heartbeat time.Duration, ln net.Listener, done *ended) error {
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		if benchHub != nil && s.Request().Query().Get("mode") == "hub" {
+			return benchHub.Serve(s, "bench")
+		}
 		if err := s.Send(lifecycle.Event{Data: []byte("ready")}); err != nil {
 			return err
 		}
@@ -218,6 +228,14 @@ func controlHandler(done *ended) http.Handler {
 			RSS: rss(), HeapInuse: int64(m.HeapInuse), StackInuse: int64(m.StackInuse),
 			Goroutines: runtime.NumGoroutine(), CPUSeconds: cpuSeconds(),
 		})
+	})
+	mux.HandleFunc("/publish", publishHandler)
+	mux.HandleFunc("/subscribers", func(w http.ResponseWriter, r *http.Request) {
+		n := 0
+		if benchHub != nil {
+			n = benchHub.Stats().Subscribers["bench"]
+		}
+		fmt.Fprint(w, n)
 	})
 	mux.HandleFunc("/ended", func(w http.ResponseWriter, r *http.Request) {
 		done.mu.Lock()
