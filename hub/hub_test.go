@@ -1,10 +1,8 @@
 package hub_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,10 +14,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/hub"
+	"github.com/ssekit/ssekit/hub/hubtest"
 	"github.com/ssekit/ssekit/lifecycle"
-	"github.com/ssekit/ssekit/nethttpadapter"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,84 +24,22 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // server is a hub behind a net/http server on 127.0.0.1: GET /events?topic=a&topic=b.
 type server struct {
 	h     *hub.Hub
-	ep    *lifecycle.Endpoint
-	url   string
+	addr  string
 	ended chan lifecycle.CloseInfo
 }
 
 func startHub(t *testing.T, b hub.Backend, opts hub.Options, lopts lifecycle.Options) *server {
 	t.Helper()
-	h := hub.New(b, opts)
-	srv := &server{h: h, ended: make(chan lifecycle.CloseInfo, 1024)}
-	if lopts.Heartbeat == 0 {
-		lopts.Heartbeat = -1
-	}
+	srv := &server{ended: make(chan lifecycle.CloseInfo, 1024)}
 	lopts.OnClose = func(_ *lifecycle.Session, info lifecycle.CloseInfo) { srv.ended <- info }
-	srv.ep = lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
-		return h.Serve(s, s.Request().Query()["topic"]...)
-	}, lopts)
-	mux := http.NewServeMux()
-	mux.Handle("GET /events", nethttpadapter.Handler(srv.ep))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: mux}
-	go hs.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.ep.Shutdown(ctx)
-		hs.Shutdown(ctx)
-		h.Close()
-		b.Close()
-	})
-	srv.url = "http://" + ln.Addr().String() + "/events"
+	srv.h, srv.addr = hubtest.ServeWith(t, b, opts, lopts)
+	t.Cleanup(func() { b.Close() })
 	return srv
 }
 
-// client is one raw EventSource-like connection.
-type client struct {
-	conn   net.Conn
-	p      *conformance.Parser
-	lastID string
-}
-
-func (s *server) connect(t *testing.T, lastID string, topics ...string) *client {
+func (s *server) connect(t *testing.T, lastID string, topics ...string) *hubtest.Client {
 	t.Helper()
-	u := strings.TrimPrefix(s.url, "http://")
-	host, path, _ := strings.Cut(u, "/")
-	conn, err := net.Dial("tcp", host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	var q []string
-	for _, tp := range topics {
-		q = append(q, "topic="+tp)
-	}
-	req := fmt.Sprintf("GET /%s?%s HTTP/1.1\r\nHost: hub\r\n", path, strings.Join(q, "&"))
-	if lastID != "" {
-		req += "Last-Event-ID: " + lastID + "\r\n"
-	}
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := conn.Write([]byte(req + "\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("connect: %v %v", resp, err)
-	}
-	return &client{conn: conn, p: conformance.NewParser(resp.Body)}
-}
-
-func (c *client) next(t *testing.T) conformance.Event {
-	t.Helper()
-	ev, err := c.p.Next()
-	if err != nil {
-		t.Fatalf("next event: %v", err)
-	}
-	return ev
+	return hubtest.Connect(t, s.addr, lastID, topics...)
 }
 
 func publish(t *testing.T, h *hub.Hub, topic, data string) hub.Pos {
@@ -139,9 +74,9 @@ func TestTopicsAndMultipleSubscriptions(t *testing.T) {
 		publish(t, srv.h, topic, topic+strconv.Itoa(i))
 		want = append(want, topic+strconv.Itoa(i))
 	}
-	read := func(c *client, n int) (got []string) {
+	read := func(c *hubtest.Client, n int) (got []string) {
 		for range n {
-			got = append(got, c.next(t).Data)
+			got = append(got, c.Next(t).Data)
 		}
 		return got
 	}
@@ -162,27 +97,27 @@ func TestResetWhenHistoryIsGone(t *testing.T) {
 	watcher := srv.connect(t, "", "t") // stays, so we know when the hub has delivered everything
 	waitSubscribers(t, srv.h, "t", 2)
 	publish(t, srv.h, "t", "first")
-	old := c.next(t).LastEventID
-	c.conn.Close()
+	old := c.Next(t).LastEventID
+	c.Close()
 	var last hub.Pos
 	for i := range 20 {
 		last = publish(t, srv.h, "t", strconv.Itoa(i))
 	}
-	for watcher.next(t).LastEventID != last.String() {
+	for watcher.Next(t).LastEventID != last.String() {
 	}
 	c = srv.connect(t, old, "t")
-	ev := c.next(t)
+	ev := c.Next(t)
 	if ev.Type != hub.ResetEventType || ev.Data != hub.ResetGap || ev.LastEventID != last.String() {
 		t.Fatalf("resuming past the history: got %+v, want a %s event %q with ID %s", ev, hub.ResetEventType, hub.ResetGap, last)
 	}
 	publish(t, srv.h, "t", "live")
-	if ev := c.next(t); ev.Data != "live" {
+	if ev := c.Next(t); ev.Data != "live" {
 		t.Errorf("after the reset: %+v, want the live event", ev)
 	}
 	// Within the history, the same hub replays exactly.
-	c.conn.Close()
+	c.Close()
 	c = srv.connect(t, last.String(), "t")
-	if ev := c.next(t); ev.Data != "live" {
+	if ev := c.Next(t); ev.Data != "live" {
 		t.Errorf("resuming within the history: %+v, want the missed event", ev)
 	}
 	if st := srv.h.Stats(); st.Gaps != 1 || st.Replays != 1 || st.ReplayedEvents != 1 {
@@ -198,10 +133,10 @@ func TestResetOnUnknownID(t *testing.T) {
 	head := publish(t, srv.h, "t", "here")
 	for _, id := range []string{"garbage", "12", foreign.ID, hub.Pos{Seq: head.Seq + 5, Epoch: head.Epoch}.String()} {
 		c := srv.connect(t, id, "t")
-		if ev := c.next(t); ev.Type != hub.ResetEventType || ev.Data != hub.ResetUnknownID || ev.LastEventID != head.String() {
+		if ev := c.Next(t); ev.Type != hub.ResetEventType || ev.Data != hub.ResetUnknownID || ev.LastEventID != head.String() {
 			t.Errorf("Last-Event-ID %q: got %+v, want a reset (%s) at %s", id, ev, hub.ResetUnknownID, head)
 		}
-		c.conn.Close()
+		c.Close()
 	}
 }
 
@@ -211,7 +146,7 @@ func TestSlowSubscriberIsEnded(t *testing.T) {
 	srv := startHub(t, hub.NewMemory(hub.Retention{}), hub.Options{QueueLen: 64},
 		lifecycle.Options{WriteTimeout: 500 * time.Millisecond})
 	slow := srv.connect(t, "", "t")
-	(slow.conn.(*net.TCPConn)).SetReadBuffer(4096)
+	(slow.Conn().(*net.TCPConn)).SetReadBuffer(4096)
 	fast := srv.connect(t, "", "t")
 	waitSubscribers(t, srv.h, "t", 2)
 	big := strings.Repeat("z", 16<<10)
@@ -221,7 +156,7 @@ func TestSlowSubscriberIsEnded(t *testing.T) {
 	go func() {
 		var got []string
 		for range n {
-			ev, err := fast.p.Next()
+			ev, err := fast.NextErr()
 			if err != nil {
 				break
 			}
@@ -278,7 +213,7 @@ func TestDropOldestKeepsTheSession(t *testing.T) {
 	// The client reads on and gets the newest event.
 	var last string
 	for !strings.HasSuffix(last, "999") {
-		last = slow.next(t).Data
+		last = slow.Next(t).Data
 	}
 }
 

@@ -132,27 +132,8 @@ func (s *benchSub) read(body io.Reader) {
 // subscribeMany opens n subscribers, 64 at a time, and waits until the
 // server's hub counts them all.
 func subscribeMany(srv *server, n int) ([]*benchSub, error) {
-	subs := make([]*benchSub, n)
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	for i := range subs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			s, err := subscribe(srv.addr)
-			if err != nil {
-				errs <- err
-				return
-			}
-			subs[i] = s
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	subs, err := openConcurrently(n, func() (*benchSub, error) { return subscribe(srv.addr) })
+	if err != nil {
 		closeSubs(subs)
 		return nil, err
 	}

@@ -119,31 +119,38 @@ func openIdle(addr string) (net.Conn, error) {
 
 // openMany opens n idle streams, 64 at a time.
 func openMany(addr string, n int) ([]net.Conn, error) {
-	conns := make([]net.Conn, n)
+	conns, err := openConcurrently(n, func() (net.Conn, error) { return openIdle(addr) })
+	if err != nil {
+		closeAll(conns)
+		return nil, err
+	}
+	return conns, nil
+}
+
+// openConcurrently calls open n times, 64 at a time, and returns the results
+// in order; on error, the results that did open are returned with it.
+func openConcurrently[T any](n int, open func() (T, error)) ([]T, error) {
+	out := make([]T, n)
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
-	for i := range conns {
+	for i := range out {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := openIdle(addr)
+			v, err := open()
 			if err != nil {
 				errs <- err
 				return
 			}
-			conns[i] = c
+			out[i] = v
 		}()
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		closeAll(conns)
-		return nil, err
-	}
-	return conns, nil
+	return out, <-errs
 }
 
 func closeAll(conns []net.Conn) {

@@ -336,10 +336,20 @@ func resetWhenHistoryGone(t *testing.T, b hub.Backend) {
 // and the server's address.
 func Serve(t *testing.T, b hub.Backend) (*hub.Hub, string) {
 	t.Helper()
-	h := hub.New(b, hub.Options{})
+	return ServeWith(t, b, hub.Options{}, lifecycle.Options{})
+}
+
+// ServeWith is Serve with the hub's and the endpoint's options (heartbeats
+// off unless set).
+func ServeWith(t *testing.T, b hub.Backend, opts hub.Options, lopts lifecycle.Options) (*hub.Hub, string) {
+	t.Helper()
+	h := hub.New(b, opts)
+	if lopts.Heartbeat == 0 {
+		lopts.Heartbeat = -1
+	}
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		return h.Serve(s, s.Request().Query()["topic"]...)
-	}, lifecycle.Options{Heartbeat: -1})
+	}, lopts)
 	mux := http.NewServeMux()
 	mux.Handle("GET /events", nethttpadapter.Handler(ep))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -404,6 +414,18 @@ func (c *Client) Next(t *testing.T) conformance.Event {
 	c.LastID = ev.LastEventID
 	return ev
 }
+
+// NextErr is Next returning the error, for use off the test's goroutine.
+func (c *Client) NextErr() (conformance.Event, error) {
+	ev, err := c.p.Next()
+	if err == nil {
+		c.LastID = ev.LastEventID
+	}
+	return ev, err
+}
+
+// Conn returns the client's TCP connection.
+func (c *Client) Conn() net.Conn { return c.conn }
 
 // Close closes the connection, as a client leaving.
 func (c *Client) Close() error { return c.conn.Close() }
