@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/ssekit/ssekit/hub"
 	"github.com/ssekit/ssekit/hub/hubtest"
 	"github.com/ssekit/ssekit/hub/redisbackend"
@@ -124,3 +126,5 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatal("unreachable")
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
