@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine that has only Go.
-# It installs whatever the tests need first: redis-server from Debian's
-# packages (as root, with apt-get); the Go modules `go test` downloads itself.
-# Tests that need redis-server fail, rather than skip, without it when CI=true.
+# It installs whatever the tests need first: redis-server and chromium from
+# Debian's packages (as root, with apt-get); the Go modules `go test`
+# downloads itself. Tests that need redis-server or chromium fail, rather than
+# skip, without them when CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== system packages"
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -19,6 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 redis-server --version
+chromium --version 2>/dev/null || true
 
 echo "== gofmt"
 unformatted=$(gofmt -l . | grep -v '^vendor/' || true)

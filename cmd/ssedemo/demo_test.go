@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/internal/redistest"
+)
+
+// Stopping the demo (Ctrl-C) sends every open page the farewell, with a
+// retry hint after which EventSource reconnects, and ends the stream
+// cleanly; run returns without error.
+func TestShutdownSendsFarewell(t *testing.T) {
+	for _, fw := range frameworks {
+		t.Run(fw, func(t *testing.T) {
+			d, err := newDemo(fw, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			ran := make(chan error, 1)
+			go func() { ran <- d.run(ctx, ln) }()
+
+			chat := openStream(t, ln.Addr().String(), "chat", "")
+			resp, err := http.Post("http://"+ln.Addr().String()+"/publish", "application/json",
+				strings.NewReader(`{"name":"t","text":"before the restart"}`))
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("publish: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			if ev, err := chat.Next(); err != nil || ev.Type != "chat" || !strings.Contains(ev.Data, "before the restart") {
+				t.Fatalf("chat event %+v, %v", ev, err)
+			}
+			stop()
+			ev, err := chat.Next()
+			if err != nil || ev.Type != "farewell" || chat.Retry() != 2*time.Second {
+				t.Fatalf("on shutdown: %+v (retry %v), %v; want the farewell with a 2 s retry", ev, chat.Retry(), err)
+			}
+			if _, err := chat.Next(); !errors.Is(err, io.EOF) {
+				t.Errorf("after the farewell: %v, want a clean end", err)
+			}
+			select {
+			case err := <-ran:
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("run did not return within 15 s of the shutdown")
+			}
+		})
+	}
+}
+
+func TestStatsAndPublishValidation(t *testing.T) {
+	d, err := newDemo("nethttp", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.run(ctx, ln) }()
+	defer func() { stop(); <-ran }()
+	base := "http://" + ln.Addr().String()
+	for _, body := range []string{`{"text":"  "}`, `not json`} {
+		resp, err := http.Post(base+"/publish", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("publish %q: %d, want 400", body, resp.StatusCode)
+		}
+	}
+	c := openStream(t, ln.Addr().String(), "clock", "")
+	if ev, err := c.Next(); err != nil || ev.Type != "tick" {
+		t.Fatalf("clock: %+v, %v", ev, err)
+	}
+	s := stats(t, base)
+	if s.Framework != "nethttp" || s.Active != 1 || s.Opened != 1 {
+		t.Errorf("stats %+v, want nethttp with 1 open session", s)
+	}
+	if _, err := newDemo("gin", ""); err == nil {
+		t.Error("newDemo accepted an unknown framework")
+	}
+}
+
+// openStream opens /events?topic=topic on a raw connection.
+func openStream(t *testing.T, addr, topic, lastID string) *conformance.Parser {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	req := fmt.Sprintf("GET /events?topic=%s&sid=test HTTP/1.1\r\nHost: demo\r\n", topic)
+	if lastID != "" {
+		req += "Last-Event-ID: " + lastID + "\r\n"
+	}
+	io.WriteString(conn, req+"\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("open %s: %v %v", topic, resp, err)
+	}
+	return conformance.NewParser(resp.Body)
+}
+
+// With -redis, the chat goes through Redis: a page that reconnects to a
+// restarted demo resumes from its Last-Event-ID without loss.
+func TestRedisHubResumesAcrossRestarts(t *testing.T) {
+	srv := redistest.Start(t)
+	start := func() (string, func()) {
+		d, err := newDemo("fiber", "redis://"+srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		ran := make(chan error, 1)
+		go func() { ran <- d.run(ctx, ln) }()
+		return ln.Addr().String(), func() {
+			stop()
+			if err := <-ran; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}
+	}
+	post := func(addr, text string) {
+		resp, err := http.Post("http://"+addr+"/publish", "application/json", strings.NewReader(`{"name":"t","text":"`+text+`"}`))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("publish: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	addr, stop := start()
+	chat := openStream(t, addr, "chat", "")
+	post(addr, "one")
+	ev, err := chat.Next()
+	if err != nil || !strings.Contains(ev.Data, "one") {
+		t.Fatalf("first message: %+v, %v", ev, err)
+	}
+	stop()
+	addr, stop = start() // "the demo is back"
+	defer stop()
+	post(addr, "two") // published while the page was away
+	chat = openStream(t, addr, "chat", ev.LastEventID)
+	post(addr, "three")
+	for _, want := range []string{"two", "three"} {
+		if ev, err := chat.Next(); err != nil || !strings.Contains(ev.Data, want) {
+			t.Fatalf("after reconnecting: %+v, %v; want %q", ev, err, want)
+		}
+	}
+}
