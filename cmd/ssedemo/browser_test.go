@@ -159,7 +159,7 @@ func browse(t *testing.T, chromium, framework, shot string) {
 	var png []byte
 	if err := chromedp.Run(pageB,
 		waitText("#log", "after the page closed"), // the detection time, from the beacon
-		chromedp.FullScreenshot(&png, 100), // 100: PNG
+		chromedp.FullScreenshot(&png, 100),        // 100: PNG
 	); err != nil {
 		t.Fatalf("page B's log and screenshot: %v", err)
 	}
