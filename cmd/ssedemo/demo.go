@@ -59,16 +59,18 @@ func newDemo(framework, redisURL string) (*demo, error) {
 	return d, nil
 }
 
-// serveEvents is the stream: GET /events?topic=clock|chat&sid=...
+// serveEvents is the stream: GET /events?topic=NAME&sid=... The topic
+// "clock" is the server's clock; any other is a hub topic ("chat" is the
+// page's chat room; POST /publish posts to it).
 func (d *demo) serveEvents(s *lifecycle.Session) error {
-	topic := s.Request().Query().Get("topic")
-	switch topic {
+	switch topic := s.Request().Query().Get("topic"); topic {
 	case "clock":
 		return clock(s)
-	case "chat":
-		return d.hub.Serve(s, "chat")
+	case "":
+		return errors.New("no topic")
+	default:
+		return d.hub.Serve(s, topic)
 	}
-	return fmt.Errorf("unknown topic %q", topic)
 }
 
 // clock sends the server's time every second.
