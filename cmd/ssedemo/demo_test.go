@@ -36,6 +36,7 @@ func TestShutdownSendsFarewell(t *testing.T) {
 			go func() { ran <- d.run(ctx, ln) }()
 
 			chat := openStream(t, ln.Addr().String(), "chat", "")
+			waitSubscribed(t, d, 1)
 			resp, err := http.Post("http://"+ln.Addr().String()+"/publish", "application/json",
 				strings.NewReader(`{"name":"t","text":"before the restart"}`))
 			if err != nil || resp.StatusCode != http.StatusOK {
@@ -127,11 +128,13 @@ func openStream(t *testing.T, addr, topic, lastID string) *conformance.Parser {
 // restarted demo resumes from its Last-Event-ID without loss.
 func TestRedisHubResumesAcrossRestarts(t *testing.T) {
 	srv := redistest.Start(t)
+	var current *demo
 	start := func() (string, func()) {
 		d, err := newDemo("fiber", "redis://"+srv.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
+		current = d
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -155,6 +158,7 @@ func TestRedisHubResumesAcrossRestarts(t *testing.T) {
 	}
 	addr, stop := start()
 	chat := openStream(t, addr, "chat", "")
+	waitSubscribed(t, current, 1)
 	post(addr, "one")
 	ev, err := chat.Next()
 	if err != nil || !strings.Contains(ev.Data, "one") {
@@ -169,6 +173,17 @@ func TestRedisHubResumesAcrossRestarts(t *testing.T) {
 	for _, want := range []string{"two", "three"} {
 		if ev, err := chat.Next(); err != nil || !strings.Contains(ev.Data, want) {
 			t.Fatalf("after reconnecting: %+v, %v; want %q", ev, err, want)
+		}
+	}
+}
+
+// waitSubscribed waits until the demo's chat topic has n subscribers: a
+// message published before a page subscribed is not its to receive.
+func waitSubscribed(t *testing.T, d *demo, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); d.hub.Stats().Subscribers["chat"] != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("chat has %d subscribers, want %d", d.hub.Stats().Subscribers["chat"], n)
 		}
 	}
 }
