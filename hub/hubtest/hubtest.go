@@ -255,15 +255,22 @@ func resumeWhilePublishing(t *testing.T, b hub.Backend) {
 	want := total * 2 / 3
 	c := Connect(t, url, "", "a", "b")
 	WaitSubscribers(t, h, "a", 1)
+	published := make(chan error, 1)
 	go func() {
 		for i := range total {
 			if _, err := h.Publish(context.Background(), []string{"a", "b", "c"}[i%3], hub.Event{Data: []byte(strconv.Itoa(i))}); err != nil {
-				t.Error(err)
+				published <- err
 				return
 			}
 			if i%10 == 0 {
 				time.Sleep(time.Millisecond)
 			}
+		}
+		published <- nil
+	}()
+	defer func() {
+		if err := <-published; err != nil {
+			t.Errorf("publish: %v", err)
 		}
 	}()
 	var got []int
