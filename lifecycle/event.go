@@ -77,6 +77,11 @@ func (e *Event) AppendTo(dst []byte) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return dst, err
 	}
+	return e.appendValid(dst), nil
+}
+
+// appendValid appends e's wire form; e must have passed Validate.
+func (e *Event) appendValid(dst []byte) []byte {
 	if e.Comment != "" {
 		dst = appendComment(dst, e.Comment)
 	}
@@ -94,7 +99,7 @@ func (e *Event) AppendTo(dst []byte) ([]byte, error) {
 		dst = append(dst, '\n')
 	}
 	dst = appendLines(dst, "data: ", e.Data)
-	return append(dst, '\n'), nil
+	return append(dst, '\n')
 }
 
 // appendComment appends text as comment lines, one per line of text.

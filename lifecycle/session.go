@@ -156,7 +156,7 @@ func (s *Session) SendBatch(evs []Event) error {
 	defer s.wmu.Unlock()
 	buf := s.buf[:0]
 	for i := range evs {
-		buf, _ = evs[i].AppendTo(buf) // validated above
+		buf = evs[i].appendValid(buf)
 	}
 	if err := s.writeLocked(buf); err != nil {
 		return err
