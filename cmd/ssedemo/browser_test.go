@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,24 +46,7 @@ func TestBrowser(t *testing.T) {
 }
 
 func browse(t *testing.T, chromium, framework, shot string) {
-	d, err := newDemo(framework, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	ctx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- d.run(ctx, ln) }()
-	defer func() {
-		stop()
-		if err := <-ran; err != nil {
-			t.Errorf("demo: %v", err)
-		}
-	}()
+	base := "http://" + startDemo(t, framework, "").addr
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,22 +23,10 @@ import (
 func TestShutdownSendsFarewell(t *testing.T) {
 	for _, fw := range frameworks {
 		t.Run(fw, func(t *testing.T) {
-			d, err := newDemo(fw, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, stop := context.WithCancel(context.Background())
-			defer stop()
-			ran := make(chan error, 1)
-			go func() { ran <- d.run(ctx, ln) }()
-
-			chat := openStream(t, ln.Addr().String(), "chat", "")
-			waitSubscribed(t, d, 1)
-			resp, err := http.Post("http://"+ln.Addr().String()+"/publish", "application/json",
+			r := startDemo(t, fw, "")
+			chat := openStream(t, r.addr, "chat", "")
+			waitSubscribed(t, r.d, 1)
+			resp, err := http.Post("http://"+r.addr+"/publish", "application/json",
 				strings.NewReader(`{"name":"t","text":"before the restart"}`))
 			if err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("publish: %v %v", resp, err)
@@ -46,7 +35,9 @@ func TestShutdownSendsFarewell(t *testing.T) {
 			if ev, err := chat.Next(); err != nil || ev.Type != "chat" || !strings.Contains(ev.Data, "before the restart") {
 				t.Fatalf("chat event %+v, %v", ev, err)
 			}
-			stop()
+			if err := r.stop(); err != nil {
+				t.Errorf("run: %v", err)
+			}
 			ev, err := chat.Next()
 			if err != nil || ev.Type != "farewell" || chat.Retry() != 2*time.Second {
 				t.Fatalf("on shutdown: %+v (retry %v), %v; want the farewell with a 2 s retry", ev, chat.Retry(), err)
@@ -54,32 +45,13 @@ func TestShutdownSendsFarewell(t *testing.T) {
 			if _, err := chat.Next(); !errors.Is(err, io.EOF) {
 				t.Errorf("after the farewell: %v, want a clean end", err)
 			}
-			select {
-			case err := <-ran:
-				if err != nil {
-					t.Errorf("run: %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("run did not return within 15 s of the shutdown")
-			}
 		})
 	}
 }
 
 func TestStatsAndPublishValidation(t *testing.T) {
-	d, err := newDemo("nethttp", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- d.run(ctx, ln) }()
-	defer func() { stop(); <-ran }()
-	base := "http://" + ln.Addr().String()
+	r := startDemo(t, "nethttp", "")
+	base := "http://" + r.addr
 	for _, body := range []string{`{"text":"  "}`, `not json`} {
 		resp, err := http.Post(base+"/publish", "application/json", strings.NewReader(body))
 		if err != nil {
@@ -90,7 +62,7 @@ func TestStatsAndPublishValidation(t *testing.T) {
 			t.Errorf("publish %q: %d, want 400", body, resp.StatusCode)
 		}
 	}
-	c := openStream(t, ln.Addr().String(), "clock", "")
+	c := openStream(t, r.addr, "clock", "")
 	if ev, err := c.Next(); err != nil || ev.Type != "tick" {
 		t.Fatalf("clock: %+v, %v", ev, err)
 	}
@@ -128,27 +100,6 @@ func openStream(t *testing.T, addr, topic, lastID string) *conformance.Parser {
 // restarted demo resumes from its Last-Event-ID without loss.
 func TestRedisHubResumesAcrossRestarts(t *testing.T) {
 	srv := redistest.Start(t)
-	var current *demo
-	start := func() (string, func()) {
-		d, err := newDemo("fiber", "redis://"+srv.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		current = d
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, stop := context.WithCancel(context.Background())
-		ran := make(chan error, 1)
-		go func() { ran <- d.run(ctx, ln) }()
-		return ln.Addr().String(), func() {
-			stop()
-			if err := <-ran; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		}
-	}
 	post := func(addr, text string) {
 		resp, err := http.Post("http://"+addr+"/publish", "application/json", strings.NewReader(`{"name":"t","text":"`+text+`"}`))
 		if err != nil || resp.StatusCode != http.StatusOK {
@@ -156,20 +107,21 @@ func TestRedisHubResumesAcrossRestarts(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	addr, stop := start()
-	chat := openStream(t, addr, "chat", "")
-	waitSubscribed(t, current, 1)
-	post(addr, "one")
+	r := startDemo(t, "fiber", "redis://"+srv.Addr)
+	chat := openStream(t, r.addr, "chat", "")
+	waitSubscribed(t, r.d, 1)
+	post(r.addr, "one")
 	ev, err := chat.Next()
 	if err != nil || !strings.Contains(ev.Data, "one") {
 		t.Fatalf("first message: %+v, %v", ev, err)
 	}
-	stop()
-	addr, stop = start() // "the demo is back"
-	defer stop()
-	post(addr, "two") // published while the page was away
-	chat = openStream(t, addr, "chat", ev.LastEventID)
-	post(addr, "three")
+	if err := r.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	r = startDemo(t, "fiber", "redis://"+srv.Addr) // "the demo is back"
+	post(r.addr, "two")                            // published while the page was away
+	chat = openStream(t, r.addr, "chat", ev.LastEventID)
+	post(r.addr, "three")
 	for _, want := range []string{"two", "three"} {
 		if ev, err := chat.Next(); err != nil || !strings.Contains(ev.Data, want) {
 			t.Fatalf("after reconnecting: %+v, %v; want %q", ev, err, want)
@@ -186,4 +138,46 @@ func waitSubscribed(t *testing.T, d *demo, n int) {
 			t.Fatalf("chat has %d subscribers, want %d", d.hub.Stats().Subscribers["chat"], n)
 		}
 	}
+}
+
+// running is a demo serving on 127.0.0.1.
+type running struct {
+	d    *demo
+	addr string
+	stop func() error // shuts the demo down (once) and returns run's error
+}
+
+// startDemo runs a demo; it is stopped at cleanup if the test did not.
+func startDemo(t *testing.T, framework, redisURL string) *running {
+	t.Helper()
+	d, err := newDemo(framework, redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.run(ctx, ln) }()
+	var once sync.Once
+	var result error
+	r := &running{d: d, addr: ln.Addr().String(), stop: func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-ran:
+			case <-time.After(15 * time.Second):
+				result = errors.New("run did not return within 15 s of the shutdown")
+			}
+		})
+		return result
+	}}
+	t.Cleanup(func() {
+		if err := r.stop(); err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	})
+	return r
 }
