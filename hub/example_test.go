@@ -37,7 +37,7 @@ func Example() {
 		return
 	}
 	defer resp.Body.Close()
-	for h.Stats().Subscribers["chat"] == 0 {
+	for deadline := time.Now().Add(5 * time.Second); h.Stats().Subscribers["chat"] == 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	// ...and a message is published.
