@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -174,9 +175,7 @@ func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
 	defer h.unsubscribe(sub)
 
 	if id := s.LastEventID(); id != "" {
-		if err := h.replay(sub, id, head); err != nil {
-			return err
-		}
+		h.replay(sub, id, head)
 	}
 	return sub.run()
 }
@@ -198,12 +197,13 @@ const replayBatch = 256
 
 // replay sends sub's session what it missed after id, up to head, or a
 // reset event.
-func (h *Hub) replay(sub *subscriber, id string, head Pos) error {
+func (h *Hub) replay(sub *subscriber, id string, head Pos) {
 	s := sub.s
 	p, err := ParsePos(id)
 	if err != nil || p.Epoch != head.Epoch {
 		h.stats.gaps.Add(1)
-		return sub.sendReset(head, ResetUnknownID)
+		sub.sendReset(head, ResetUnknownID)
+		return
 	}
 	if p.Seq > head.Seq {
 		// An ID from ahead of this instance: another instance on the same
@@ -213,39 +213,42 @@ func (h *Hub) replay(sub *subscriber, id string, head Pos) error {
 		bh, err := h.b.Head(s.Context())
 		if err != nil {
 			s.CloseWithError(fmt.Errorf("hub: replay: %w", err))
-			return nil
+			return
 		}
 		if bh.Epoch != p.Epoch || bh.Seq < p.Seq {
 			h.stats.gaps.Add(1)
-			return sub.sendReset(head, ResetUnknownID)
+			sub.sendReset(head, ResetUnknownID)
+			return
 		}
 		sub.skip = p.Seq
 		h.stats.replays.Add(1)
-		return nil
+		return
 	}
 	if p.Seq == head.Seq {
 		h.stats.replays.Add(1)
-		return nil
+		return
 	}
 	var all []Entry
 	for _, t := range sub.topics {
 		es, complete, err := h.b.Range(s.Context(), t, p, head)
 		if errors.Is(err, ErrEpoch) {
 			h.stats.gaps.Add(1)
-			return sub.sendReset(head, ResetUnknownID)
+			sub.sendReset(head, ResetUnknownID)
+			return
 		}
 		if err != nil {
 			// The client keeps its Last-Event-ID and tries again.
 			s.CloseWithError(fmt.Errorf("hub: replay: %w", err))
-			return nil
+			return
 		}
 		if !complete {
 			h.stats.gaps.Add(1)
-			return sub.sendReset(head, ResetGap)
+			sub.sendReset(head, ResetGap)
+			return
 		}
 		all = append(all, es...)
 	}
-	slices.SortFunc(all, func(a, b Entry) int { return cmpSeq(a.Pos.Seq, b.Pos.Seq) })
+	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Pos.Seq, b.Pos.Seq) })
 	h.stats.replays.Add(1)
 	h.stats.replayed.Add(int64(len(all)))
 	evs := make([]lifecycle.Event, 0, min(len(all), replayBatch))
@@ -256,21 +259,11 @@ func (h *Hub) replay(sub *subscriber, id string, head Pos) error {
 			evs = append(evs, eventOf(e))
 		}
 		if s.SendBatch(evs) != nil {
-			return nil // the session ended
+			return // the session ended
 		}
 		all = all[n:]
 	}
-	return nil
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return
 }
 
 func eventOf(e Entry) lifecycle.Event {
@@ -366,7 +359,7 @@ func (h *Hub) fillLocked(upTo Pos) {
 		}
 		all = append(all, es...)
 	}
-	slices.SortFunc(all, func(a, b Entry) int { return cmpSeq(a.Pos.Seq, b.Pos.Seq) })
+	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Pos.Seq, b.Pos.Seq) })
 	for _, e := range all {
 		for sub := range h.topics[e.Topic] {
 			sub.push(item{entry: e})

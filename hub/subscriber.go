@@ -128,8 +128,8 @@ func resetEvent(at Pos, reason string) lifecycle.Event {
 	return lifecycle.Event{ID: at.String(), Type: ResetEventType, Data: []byte(reason)}
 }
 
-// sendReset writes a reset event at p.
-func (sub *subscriber) sendReset(p Pos, reason string) error {
-	sub.s.Send(resetEvent(p, reason)) // a failure ends the session; run then returns
-	return nil
+// sendReset writes a reset event at p. A failure ends the session, after
+// which run returns at once.
+func (sub *subscriber) sendReset(p Pos, reason string) {
+	sub.s.Send(resetEvent(p, reason))
 }
