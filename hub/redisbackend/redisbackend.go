@@ -120,13 +120,18 @@ func (b *Backend) Head(ctx context.Context) (hub.Pos, error) {
 	return hub.Pos{Seq: seq, Epoch: epoch}, nil
 }
 
-// checkEpoch returns hub.ErrEpoch unless p is from the current log.
+// checkEpoch returns hub.ErrEpoch unless p is from the current log. It only
+// reads: a missing epoch (Redis lost its data) is another log, which the
+// next Append or Head creates.
 func (b *Backend) checkEpoch(ctx context.Context, p hub.Pos) error {
-	head, err := b.Head(ctx)
+	e, err := b.rdb.Get(ctx, b.keys.epoch).Result()
+	if errors.Is(err, redis.Nil) {
+		return hub.ErrEpoch
+	}
 	if err != nil {
 		return err
 	}
-	if head.Epoch != p.Epoch {
+	if e != strconv.FormatUint(p.Epoch, 10) {
 		return hub.ErrEpoch
 	}
 	return nil
