@@ -25,13 +25,7 @@ func TestBackend(t *testing.T) {
 // A leaves and resumes on B, receiving every event exactly once, in order,
 // while both instances publish.
 func TestResumeOnAnotherInstance(t *testing.T) {
-	srv := redistest.Start(t)
-	prefix := redistest.Unique(t)
-	backend := func() hub.Backend {
-		return redisbackend.New(srv.Client(t), redisbackend.Options{Prefix: prefix, Block: 200 * time.Millisecond})
-	}
-	a, addrA := hubtest.Serve(t, backend())
-	b, addrB := hubtest.Serve(t, backend())
+	_, a, addrA, b, addrB := twoInstances(t)
 	const total = 600
 	c := hubtest.Connect(t, addrA, "", "news")
 	hubtest.WaitSubscribers(t, a, "news", 1)
@@ -82,13 +76,7 @@ func TestResumeOnAnotherInstance(t *testing.T) {
 // once Redis is back, everything stored since, including what another
 // instance published before this one reconnected.
 func TestRedisRestart(t *testing.T) {
-	srv := redistest.Start(t)
-	prefix := redistest.Unique(t)
-	backend := func() hub.Backend {
-		return redisbackend.New(srv.Client(t), redisbackend.Options{Prefix: prefix, Block: 200 * time.Millisecond})
-	}
-	a, addrA := hubtest.Serve(t, backend())
-	b, _ := hubtest.Serve(t, backend())
+	srv, a, addrA, b, _ := twoInstances(t)
 	c := hubtest.Connect(t, addrA, "", "t")
 	hubtest.WaitSubscribers(t, a, "t", 1)
 	if _, err := b.Publish(context.Background(), "t", hub.Event{Data: []byte("before")}); err != nil {
@@ -121,6 +109,19 @@ func TestRedisRestart(t *testing.T) {
 			t.Fatalf("after the restart, got %+v, want after%d", ev, i)
 		}
 	}
+}
+
+// twoInstances starts a redis-server and two hubs sharing one log on it,
+// each behind its own HTTP server.
+func twoInstances(t *testing.T) (srv *redistest.Server, a *hub.Hub, addrA string, b *hub.Hub, addrB string) {
+	srv = redistest.Start(t)
+	prefix := redistest.Unique(t)
+	backend := func() hub.Backend {
+		return redisbackend.New(srv.Client(t), redisbackend.Options{Prefix: prefix, Block: 200 * time.Millisecond})
+	}
+	a, addrA = hubtest.Serve(t, backend())
+	b, addrB = hubtest.Serve(t, backend())
+	return srv, a, addrA, b, addrB
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
