@@ -46,6 +46,7 @@ func serveOn(t *testing.T, srv *http.Server, ln net.Listener) string {
 
 func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.ServerConfig) string {
 	r := chi.NewRouter()
+	r.Use(func(next http.Handler) http.Handler { return sessiontest.WithValues(cfg.Values, next) })
 	r.Get(route, chiadapter.Handler(ep))
 	r.Head(route, chiadapter.Handler(ep))
 	r.Post(route, chiadapter.Handler(ep))

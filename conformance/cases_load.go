@@ -273,26 +273,77 @@ func loadCases() []testCase {
 				settle(int64(50 + cycles))
 				c.Logf("%d cycles in %v", cycles, time.Since(start).Round(time.Millisecond))
 
-				// Let the frameworks' idle workers and closed sockets go.
-				var g, f int
-				var h uint64
-				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-					g, f, h = runtime.NumGoroutine(), openFiles(), heapInUse()
-					if (g <= goroutines && f <= fds && h <= heap+8<<20) || time.Now().After(deadline) {
-						break
+				c.settleResources(goroutines, fds, heap)
+			},
+		},
+		{
+			name:    "sequential-streams",
+			timeout: 3 * time.Minute,
+			rule: "ssekit: 1,000 streams one after another from one keep-alive client (200 with -short), " +
+				"each ending with its handler, are each answered in full; connections are reused only " +
+				"where the server keeps them open; goroutines, open files and heap return to their level " +
+				"after one stream",
+			run: func(c *caseT) {
+				streams := 1000
+				if testing.Short() {
+					streams = 200
+				}
+				var ended atomic.Int64
+				srv := c.serve(func(s *lifecycle.Session) error {
+					return s.Send(msg("n=" + s.Request().Param("name")))
+				}, lifecycle.Options{
+					Heartbeat: -1,
+					OnClose:   func(*lifecycle.Session, lifecycle.CloseInfo) { ended.Add(1) },
+				}, ServerConfig{})
+				var rc *rawConn
+				conns := 0
+				one := func(i int) {
+					c.Helper()
+					if rc == nil {
+						rc = srv.dial()
+						conns++
+					}
+					rc.request(c, "GET", fmt.Sprintf("/sse/%d", i), "HTTP/1.1", nil, "")
+					resp := rc.response(c, "GET", 10*time.Second)
+					rc.SetReadDeadline(time.Now().Add(10 * time.Second))
+					body, err := io.ReadAll(resp.Body)
+					if err != nil {
+						c.Fatalf("stream %d: reading its body: %v", i, err)
+					}
+					if evs := parseAll(c, body); len(evs) != 1 || evs[0].Data != fmt.Sprint("n=", i) {
+						c.Fatalf("stream %d: events %+v, want one with data n=%d", i, evs, i)
+					}
+					if resp.Close {
+						if rest, err := io.ReadAll(rc.r); len(rest) > 0 || err != nil {
+							c.Fatalf("stream %d: after Connection: close: %q, %v; want the close", i, rest, err)
+						}
+						rc.Close()
+						rc = nil
 					}
 				}
-				c.Logf("goroutines %d -> %d, open files %d -> %d, heap in use %.1f -> %.1f MiB",
-					goroutines, g, fds, f, float64(heap)/(1<<20), float64(h)/(1<<20))
-				if g > goroutines {
-					c.Errorf("%d goroutines after the soak, %d before", g, goroutines)
+				settle := func(want int64) {
+					c.Helper()
+					deadline := time.Now().Add(10 * time.Second)
+					for ended.Load() < want || srv.ep.Active() != 0 {
+						if time.Now().After(deadline) {
+							c.Fatalf("%d of %d sessions ended, %d open", ended.Load(), want, srv.ep.Active())
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
 				}
-				if f > fds {
-					c.Errorf("%d open files after the soak, %d before", f, fds)
+				one(0)
+				settle(1)
+				time.Sleep(200 * time.Millisecond) // the framework's idle workers expire
+				goroutines, fds, heap := runtime.NumGoroutine(), openFiles(), heapInUse()
+				for i := 1; i < streams; i++ {
+					if c.ctx.Err() != nil {
+						c.Fatal("watchdog")
+					}
+					one(i)
 				}
-				if h > heap+8<<20 {
-					c.Errorf("heap in use %d MiB after the soak, %d MiB before", h>>20, heap>>20)
-				}
+				settle(int64(streams))
+				c.Logf("%d streams over %d connections", streams, conns)
+				c.settleResources(goroutines, fds, heap)
 			},
 		},
 		{
@@ -395,6 +446,33 @@ func farewellClient(ctx context.Context, addr string, i int, ready func()) (err 
 		return fmt.Errorf("stream %d: after the farewell: %v, want a clean end", i, err)
 	}
 	return nil
+}
+
+// settleResources waits, up to 10 s, for goroutines, open files and the heap
+// in use to come back to the levels given (the heap within 8 MiB), and fails
+// the case if they do not.
+func (c *caseT) settleResources(goroutines, fds int, heap uint64) {
+	c.Helper()
+	// Let the frameworks' idle workers and closed sockets go.
+	var g, f int
+	var h uint64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		g, f, h = runtime.NumGoroutine(), openFiles(), heapInUse()
+		if (g <= goroutines && f <= fds && h <= heap+8<<20) || time.Now().After(deadline) {
+			break
+		}
+	}
+	c.Logf("goroutines %d -> %d, open files %d -> %d, heap in use %.1f -> %.1f MiB",
+		goroutines, g, fds, f, float64(heap)/(1<<20), float64(h)/(1<<20))
+	if g > goroutines {
+		c.Errorf("%d goroutines at the end, %d before", g, goroutines)
+	}
+	if f > fds {
+		c.Errorf("%d open files at the end, %d before", f, fds)
+	}
+	if h > heap+8<<20 {
+		c.Errorf("heap in use %d MiB at the end, %d MiB before", h>>20, heap>>20)
+	}
 }
 
 // heapInUse returns the heap in use after a GC.

@@ -92,6 +92,39 @@ func requestCases() []testCase {
 			"ssekit: the Last-Event-ID header, which the browser maintains, wins over the query parameter",
 			lifecycle.Options{}, "lastEventId=21", http.Header{"Last-Event-Id": {"22"}}, "22"),
 		{
+			name:  "middleware-values",
+			needs: []Capability{MiddlewareValues},
+			rule: "ssekit: what the framework's own middleware attaches to the request (Fiber's Locals, " +
+				"Echo's c.Set, a request context value) is in Session.Context, in the handler and in OnClose",
+			run: func(c *caseT) {
+				values := map[string]any{"ssekit.test.user": "u-42", "ssekit.test.roles": "admin,ops"}
+				rec := newRecorder()
+				srv := c.serve(func(s *lifecycle.Session) error {
+					seen := make(map[string]any)
+					for k := range values {
+						seen[k] = s.Context().Value(k)
+					}
+					b, _ := json.Marshal(seen)
+					return s.Send(lifecycle.Event{Data: b})
+				}, rec.hook(lifecycle.Options{Heartbeat: -1}), ServerConfig{Values: values})
+				st := srv.connect(srv.url("a", ""), nil)
+				ev := c.next(st, 10*time.Second)
+				var seen map[string]any
+				if err := json.Unmarshal([]byte(ev.Data), &seen); err != nil {
+					c.Fatalf("decoding %q: %v", ev.Data, err)
+				}
+				closed := rec.waitClose(c, 10*time.Second)
+				for k, want := range values {
+					if seen[k] != want {
+						c.Errorf("handler: Session.Context().Value(%q) = %v, want %v", k, seen[k], want)
+					}
+					if got := closed.Ctx.Value(k); got != want {
+						c.Errorf("OnClose: Session.Context().Value(%q) = %v, want %v", k, got, want)
+					}
+				}
+			},
+		},
+		{
 			name: "last-event-id-hostile",
 			rule: "ssekit: a Last-Event-ID no stream could have sent (64 KiB, invalid UTF-8, NUL, CR or LF) " +
 				"is treated as absent: no crash, and never echoed raw into the stream",

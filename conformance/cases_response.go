@@ -204,8 +204,10 @@ func responseCases() []testCase {
 		{
 			name:  "pipelined-request-untouched",
 			needs: []Capability{Pipelining},
-			rule: "RFC 9112 §9.3.2: a request pipelined behind the stream's request is neither lost " +
-				"nor mixed into the stream; it is answered after the stream ends",
+			rule: "RFC 9112 §9.3.2, §9.6: a request pipelined behind the stream's request is never lost " +
+				"silently nor mixed into the stream: it is answered after the stream ends, or, if the " +
+				"stream announced Connection: close, left unanswered on that connection for the client " +
+				"to send again on a new one",
 			run: func(c *caseT) {
 				srv := c.serve(func(s *lifecycle.Session) error {
 					s.Send(lifecycle.Event{Data: []byte("for " + s.Request().Param("name"))})
@@ -227,6 +229,20 @@ func responseCases() []testCase {
 					if want := []Event{{"message", "for " + name, ""}}; !slices.Equal(evs, want) {
 						c.Errorf("response to %s: events %+v, want %+v", name, evs, want)
 					}
+					if !resp.Close {
+						continue
+					}
+					// The server closes after this response: nothing more may
+					// come on the connection, and the unanswered request
+					// works on a new one.
+					if rest, err := io.ReadAll(rc.r); len(rest) > 0 || err != nil {
+						c.Fatalf("after a response announcing Connection: close: %q, %v; want the close", rest, err)
+					}
+					if name == "second" {
+						break
+					}
+					rc = srv.dial()
+					rc.request(c, "GET", "/sse/second", "HTTP/1.1", nil, "")
 				}
 			},
 		},

@@ -44,6 +44,14 @@ type ServerConfig struct {
 	// UserTimeout, when positive, is the TCP_USER_TIMEOUT of the server's
 	// connections (see package listener), which Listen sets up.
 	UserTimeout time.Duration
+
+	// Values, when not nil, are to be attached to every request by a
+	// middleware in front of the endpoint, the way an authentication
+	// middleware attaches the user, with the framework's own idiom: a
+	// context.WithValue on the request for net/http and chi, c.Set or the
+	// request's context for Echo, c.Locals or c.SetUserContext for Fiber.
+	// Each key is the string given, as the idiom takes it.
+	Values map[string]any
 }
 
 // Listen returns a new listener on 127.0.0.1 (a random port) configured as
@@ -83,6 +91,10 @@ const (
 	// peer that vanishes without FIN or RST is found within heartbeat plus
 	// TCP_USER_TIMEOUT (Linux only: the case is skipped elsewhere).
 	DeadPeer Capability = "dead-peer"
+	// MiddlewareValues: the harness attaches ServerConfig.Values with the
+	// framework's middleware idiom, and the adapter passes them on to
+	// Session.Context.
+	MiddlewareValues Capability = "middleware-values"
 )
 
 // ColonRoute rewrites a route from "{name}" form to ":name" form, as Echo

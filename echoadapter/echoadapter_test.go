@@ -52,6 +52,9 @@ func startEchoOn(t *testing.T, e *echo.Echo, ln net.Listener) string {
 func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.ServerConfig) string {
 	e := echo.New()
 	e.Server.ReadTimeout, e.Server.WriteTimeout = cfg.ReadTimeout, cfg.WriteTimeout
+	if cfg.Values != nil {
+		e.Use(echo.WrapMiddleware(func(next http.Handler) http.Handler { return sessiontest.WithValues(cfg.Values, next) }))
+	}
 	h := echoadapter.Handler(ep)
 	r := conformance.ColonRoute(route)
 	e.GET(r, h)

@@ -1,28 +1,40 @@
 package fiberadapter
 
 import (
-	"context"
+	"errors"
 	"net"
-	"net/http"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/valyala/fasthttp"
 
+	"github.com/ssekit/ssekit/internal/fasthttpsse"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
+// ErrStreamed is what the handler returns after a stream: the response was
+// written on the connection, not by Fiber. Middleware that post-processes
+// responses (cache, etag, compress) skips a request whose handler returned
+// an error, so none of it stores or rewrites a stream's leftover empty
+// response. Its status is 200, so Fiber's default error handler and logger
+// report the stream as the success it was; a custom ErrorHandler can
+// recognize it with errors.Is and do nothing.
+var ErrStreamed = fiber.NewError(fiber.StatusOK, "sse stream ended")
+
 // Handler returns a fiber.Handler that serves ep. Mount it with any route;
 // its parameters become the session's route parameters. Middleware in front
-// of it runs as usual, and every response header it sets, before or after
-// this handler, is sent with the stream (except Content-Length,
-// Content-Encoding and Transfer-Encoding, which the stream controls).
+// of it runs as usual; the response headers it sets before calling Next are
+// sent with the stream (except Content-Length, Content-Encoding and
+// Transfer-Encoding, which the stream controls), and what it puts in
+// c.Locals or c.UserContext is in Session.Context.
 //
-// The handler returns at once; the stream runs on the connection, which
-// Fiber hands over, until the session ends. The connection is then closed.
-// app.Shutdown, ShutdownWithTimeout and ShutdownWithContext end the open
-// sessions with lifecycle.ErrShutdown and return once their handlers have
-// (see the package documentation). The handler is safe for concurrent use.
+// The stream runs inside the handler until the session ends; the
+// connection is then closed (the stream announces Connection: close). A
+// request refused before its stream (over a cap, a body over
+// Options.MaxBodySize) and HEAD get an ordinary Fiber response. Fiber's
+// app.Shutdown, ShutdownWithTimeout and ShutdownWithContext end every
+// stream with lifecycle.ErrShutdown and return once their handlers have
+// returned, or at the caller's deadline. The handler is safe for
+// concurrent use.
 func Handler(ep *lifecycle.Endpoint) fiber.Handler {
 	if ep == nil {
 		panic("fiberadapter: Handler with nil Endpoint")
@@ -32,34 +44,24 @@ func Handler(ep *lifecycle.Endpoint) fiber.Handler {
 }
 
 type handler struct {
-	ep   *lifecycle.Endpoint
-	apps appRegistry
+	ep     *lifecycle.Endpoint
+	server fasthttpsse.Server
 }
 
 func (h *handler) serve(c *fiber.Ctx) error {
 	fctx := c.Context()
-	body := fctx.Request.Body()
-	limit := h.ep.Options().MaxBodySize
-	if limit >= 0 && int64(len(body)) > limit {
+	body, err := fasthttpsse.ReadBody(fctx, h.ep.Options().MaxBodySize)
+	if errors.Is(err, fasthttpsse.ErrBodyTooLarge) {
 		return fiber.NewError(fiber.StatusRequestEntityTooLarge, "request body too large")
 	}
-	if limit < 0 {
-		body = nil
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "reading the request body: "+err.Error())
 	}
-	req := newRequest(c, body)
-	app := c.App()
-	streams := h.apps.forApp(app, h.ep)
-	// Read the server's shutdown channel here, while fasthttp counts this
-	// connection as open: its Shutdown resets the field once nothing is
-	// open, so reading it later, from the hijacked goroutine, would race.
-	shuttingDown := fctx.Done()
-	fctx.HijackSetNoResponse(true)
-	fctx.Hijack(func(conn net.Conn) {
-		// fctx stays valid until this function returns: fasthttp releases
-		// it afterwards. Fiber's Ctx, which recycled when serve returned, is
-		// not used here.
-		streams.run(h.ep, app.Server(), fctx, conn, req, shuttingDown)
-	})
+	ctx, cancel := fasthttpsse.Values(fctx, c.UserContext())
+	defer cancel()
+	if h.server.Serve(c.App().Server(), fctx, h.ep, ctx, newRequest(c, body)) {
+		return ErrStreamed
+	}
 	return nil
 }
 
@@ -67,11 +69,6 @@ func (h *handler) serve(c *fiber.Ctx) error {
 // zero-copy request objects.
 func newRequest(c *fiber.Ctx, body []byte) *lifecycle.Request {
 	fctx := c.Context()
-	header := make(http.Header)
-	fctx.Request.Header.VisitAll(func(k, v []byte) {
-		key := http.CanonicalHeaderKey(string(k))
-		header[key] = append(header[key], string(v))
-	})
 	var params []lifecycle.Param
 	if names := c.Route().Params; len(names) > 0 {
 		params = make([]lifecycle.Param, len(names))
@@ -79,48 +76,30 @@ func newRequest(c *fiber.Ctx, body []byte) *lifecycle.Request {
 			params[i] = lifecycle.Param{Name: strings.Clone(name), Value: strings.Clone(c.Params(name))}
 		}
 	}
-	var b []byte
-	if len(body) > 0 {
-		b = append([]byte(nil), body...)
-	}
 	return &lifecycle.Request{
 		Method:     string(fctx.Method()),
 		Path:       string(fctx.Path()),
 		RawQuery:   string(fctx.URI().QueryString()),
-		Header:     header,
+		Header:     fasthttpsse.Header(fctx),
 		Params:     params,
-		RemoteAddr: fctx.RemoteAddr().String(),
+		RemoteAddr: remoteAddr(c),
 		Proto:      string(fctx.Request.Header.Protocol()),
-		Body:       b,
+		Body:       body,
 	}
 }
 
-// stream is one hijacked connection serving a session.
-type stream struct {
-	cancel context.CancelCauseFunc // ends the session: client gone or shutdown
-}
-
-// run serves one stream on the hijacked connection and returns when it is
-// over and nothing else uses conn or fctx.
-func (a *appStreams) run(ep *lifecycle.Endpoint, srv *fasthttp.Server, fctx *fasthttp.RequestCtx, conn net.Conn, req *lifecycle.Request, shuttingDown <-chan struct{}) {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	st := &stream{cancel: cancel}
-	if !a.Add(st) {
-		cancel(lifecycle.ErrShutdown)
+// remoteAddr is the client's address as Fiber sees it: with
+// Config.ProxyHeader (and, if enabled, the trusted proxy check) c.IP() is
+// the address the proxy reports, as a bare host; otherwise the
+// connection's peer, "host:port".
+func remoteAddr(c *fiber.Ctx) string {
+	peer := c.Context().RemoteAddr().String()
+	if c.App().Config().ProxyHeader == "" {
+		return peer
 	}
-	w := startWatch(conn, cancel)
-	t := newTransport(fctx, conn, ep.Options().WriteTimeout, cancel)
-	ep.Serve(ctx, t, req)
-	// The session is over: end the response, then stop the watcher, so
-	// that ending the connection is never reported as the client leaving.
-	complete := t.finish()
-	left := ctx.Err() != nil // the client left, or the app is shutting down
-	pending := w.stop()      // may cancel ctx: read only left from here on
-	a.Remove(st)
-	// A connection whose stream ended cleanly goes back to fasthttp for the
-	// client's next request, unless the client left or the app is closing.
-	if complete && !left && !a.Closed() {
-		serveRest(srv, conn, pending, shuttingDown)
+	ip := strings.Clone(c.IP())
+	if host, _, err := net.SplitHostPort(peer); err == nil && host == ip {
+		return peer
 	}
+	return ip
 }

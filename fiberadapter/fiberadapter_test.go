@@ -1,7 +1,10 @@
 package fiberadapter_test
 
 import (
+	"context"
+	"maps"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,6 +30,7 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/gofiber/fiber/v2/internal/memory.(*Storage).gc"),
 		goleak.IgnoreAnyFunction("github.com/gofiber/fiber/v2/internal/memory.New.StartTimeStampUpdater.func1.1"),
 		goleak.IgnoreAnyFunction("github.com/gofiber/fiber/v2/middleware/logger.New.func1"),
+		goleak.IgnoreAnyFunction("github.com/gofiber/fiber/v2/utils.StartTimeStampUpdater.func1.1"),
 	)
 }
 
@@ -67,6 +71,9 @@ func newApp(cfg conformance.ServerConfig) *fiber.App {
 
 func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.ServerConfig) string {
 	app := newApp(cfg)
+	if cfg.Values != nil {
+		app.Use(withValues(cfg.Values))
+	}
 	h := fiberadapter.Handler(ep)
 	app.Get(conformance.ColonRoute(route), h) // GET and HEAD
 	app.Post(conformance.ColonRoute(route), h)
@@ -75,4 +82,22 @@ func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.S
 
 func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{Start: start})
+}
+
+// withValues attaches values with Fiber's two idioms: half the keys (in
+// sorted order) as Locals, the rest in the user context.
+func withValues(values map[string]any) fiber.Handler {
+	keys := slices.Sorted(maps.Keys(values))
+	return func(c *fiber.Ctx) error {
+		ctx := c.UserContext()
+		for i, k := range keys {
+			if i%2 == 0 {
+				c.Locals(k, values[k])
+			} else {
+				ctx = context.WithValue(ctx, k, values[k]) //nolint:staticcheck // the suite's string keys
+			}
+		}
+		c.SetUserContext(ctx)
+		return c.Next()
+	}
 }

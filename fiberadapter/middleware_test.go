@@ -86,11 +86,21 @@ func TestMiddlewareCORS(t *testing.T) {
 	}
 }
 
+// The logger logs a stream when it ends, as the request it is, with its
+// status and duration.
 func TestMiddlewareLogger(t *testing.T) {
 	var out sessiontest.Buffer
-	base, _ := mount(t, fiber.Config{}, hello, lifecycle.Options{}, logger.New(logger.Config{Output: &out}))
-	stream(t, base+"/sse/logged", nil)
-	if got := out.String(); !strings.Contains(got, "200") || !strings.Contains(got, "/sse/logged") {
+	ended := sessiontest.NewEnds()
+	base, _ := mount(t, fiber.Config{}, hello, ended.Hook(lifecycle.Options{}), logger.New(logger.Config{Output: &out}))
+	stream(t, base+"/sse/logged", nil).Close()
+	ended.Want(t, lifecycle.ErrClientGone)
+	var got string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if got = out.String(); got != "" {
+			break
+		}
+	}
+	if !strings.Contains(got, " 200 ") || !strings.Contains(got, "/sse/logged") {
 		t.Errorf("log = %q, want the stream's request with status 200", got)
 	}
 }
@@ -114,11 +124,15 @@ func TestMiddlewareRecover(t *testing.T) {
 	stream(t, base+"/sse/after", nil) // the app keeps serving
 }
 
-func TestMiddlewareRequestIDAndHeadersSetAfterTheHandler(t *testing.T) {
+// Headers and cookies middleware sets before calling Next go out with the
+// stream. One set after Next cannot: the stream has been sent by then (as
+// on net/http).
+func TestMiddlewareRequestIDAndHeaders(t *testing.T) {
 	after := func(c *fiber.Ctx) error {
 		c.Cookie(&fiber.Cookie{Name: "session", Value: "abc"})
+		c.Set("X-Set-Before", "yes")
 		err := c.Next()
-		c.Set("X-Set-After", "yes") // after the adapter's handler has returned
+		c.Set("X-Set-After", "too late")
 		return err
 	}
 	base, _ := mount(t, fiber.Config{}, hello, lifecycle.Options{}, requestid.New(), helmet.New(), after)
@@ -127,7 +141,7 @@ func TestMiddlewareRequestIDAndHeadersSetAfterTheHandler(t *testing.T) {
 	for name, want := range map[string]string{
 		"X-Request-Id":           "", // any non-empty value
 		"X-Content-Type-Options": "nosniff",
-		"X-Set-After":            "yes",
+		"X-Set-Before":           "yes",
 		"Content-Type":           "text/event-stream",
 	} {
 		got := h.Get(name)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,9 +127,10 @@ func TestServerCloseAfterStreamIsNotClientGone(t *testing.T) {
 	}
 }
 
-// After a stream ends cleanly the connection serves the client's next
-// request, which may itself be a stream, and so on.
-func TestKeepAliveAfterStream(t *testing.T) {
+// A stream announces Connection: close and its connection closes when it
+// ends; a client's next request goes on a new connection, and plain
+// requests before a stream keep theirs alive as usual.
+func TestStreamClosesItsConnection(t *testing.T) {
 	ended := sessiontest.NewEnds()
 	ep := lifecycle.NewEndpoint(sendN(2), ended.Hook(lifecycle.Options{Heartbeat: -1}))
 	app := newApp(conformance.ServerConfig{})
@@ -140,11 +142,10 @@ func TestKeepAliveAfterStream(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	var conns []string
-	for i, path := range []string{"/sse/one", "/sse/two", "/plain", "/sse/three"} {
-		var reused bool
+	for _, path := range []string{"/plain", "/sse/one", "/sse/two", "/plain", "/plain"} {
 		var local string
 		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
-			GotConn: func(info httptrace.GotConnInfo) { reused, local = info.Reused, info.Conn.LocalAddr().String() },
+			GotConn: func(info httptrace.GotConnInfo) { local = info.Conn.LocalAddr().String() },
 		})
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 		resp, err := client.Do(req)
@@ -156,23 +157,25 @@ func TestKeepAliveAfterStream(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: reading: %v", path, err)
 		}
-		if i > 0 && !reused {
-			t.Errorf("%s: a new connection; the previous stream's connection was not reused", path)
-		}
 		conns = append(conns, local)
 		if path == "/plain" {
-			if string(body) != "plain" {
-				t.Errorf("/plain body %q", body)
+			if string(body) != "plain" || resp.Close {
+				t.Errorf("/plain: body %q, close %v", body, resp.Close)
 			}
 			continue
+		}
+		if !resp.Close {
+			t.Errorf("%s: the stream does not announce Connection: close", path)
 		}
 		if want := "data: " + strings.TrimPrefix(path, "/sse/"); strings.Count(string(body), want) != 2 {
 			t.Errorf("%s: body %q, want two events", path, body)
 		}
 		ended.Want(t, lifecycle.ErrHandlerReturned)
 	}
-	if conns[0] != conns[len(conns)-1] {
-		t.Errorf("connections used: %v, want one", conns)
+	// plain, then a stream on the same connection; each stream closes its
+	// own; the two plain requests after share one.
+	if conns[0] != conns[1] || conns[1] == conns[2] || conns[2] == conns[3] || conns[3] != conns[4] {
+		t.Errorf("connections used: %v", conns)
 	}
 }
 
@@ -240,13 +243,15 @@ func TestAppShutdownEndsSessions(t *testing.T) {
 	}
 }
 
-// A raw pipelined request behind a stream is answered after it, on the same
-// connection, and its bytes are not mixed into the stream.
+// A raw pipelined request behind a stream is never answered on the
+// stream's connection, nor mixed into the stream: the stream announces the
+// close, and the client sends the request again on a new connection.
 func TestPipelinedRequestAfterStream(t *testing.T) {
+	var plain atomic.Int64
 	ep := lifecycle.NewEndpoint(sendN(3), lifecycle.Options{Heartbeat: -1})
 	app := newApp(conformance.ServerConfig{})
 	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
+	app.Get("/plain", func(c *fiber.Ctx) error { plain.Add(1); return c.SendString("plain") })
 	addr := strings.TrimPrefix(startApp(t, app), "http://")
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -264,12 +269,13 @@ func TestPipelinedRequestAfterStream(t *testing.T) {
 	if err != nil || strings.Count(string(body), "data: p\n") != 3 || strings.Contains(string(body), "GET") {
 		t.Fatalf("stream body %q, %v", body, err)
 	}
-	resp, err = http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatal(err)
+	if !resp.Close {
+		t.Error("the stream does not announce Connection: close")
 	}
-	body, _ = io.ReadAll(resp.Body)
-	if string(body) != "plain" {
-		t.Errorf("pipelined request answered with %q", body)
+	if rest, err := io.ReadAll(r); len(rest) != 0 || err != nil {
+		t.Errorf("after the stream: %q, %v; want the connection closed, nothing more", rest, err)
+	}
+	if n := plain.Load(); n != 0 {
+		t.Errorf("the pipelined request was served %d times on the stream's connection", n)
 	}
 }

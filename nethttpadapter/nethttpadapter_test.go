@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/nethttpadapter"
 )
@@ -17,7 +18,7 @@ func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.S
 	ln := cfg.Listen(t)
 	mux := http.NewServeMux()
 	mux.Handle(route, nethttpadapter.Handler(ep))
-	srv := &http.Server{Handler: mux, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout}
+	srv := &http.Server{Handler: sessiontest.WithValues(cfg.Values, mux), ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -121,3 +121,19 @@ func FirstEvent(t testing.TB, resp *http.Response) string {
 	}
 	return ev.Data
 }
+
+// WithValues is net/http middleware that attaches values to every request's
+// context, as an authentication middleware attaches the user: the idiom
+// conformance.ServerConfig.Values asks a net/http or chi harness to use.
+func WithValues(values map[string]any, next http.Handler) http.Handler {
+	if values == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		for k, v := range values {
+			ctx = context.WithValue(ctx, k, v) //nolint:staticcheck // the string key is what the suite asks for
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}

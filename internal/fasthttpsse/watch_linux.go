@@ -1,10 +1,9 @@
 //go:build linux
 
-package fiberadapter
+package fasthttpsse
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"sync"
@@ -14,36 +13,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startWatch watches conn through the shared epoll instance when it is a
-// plain socket (not TLS, not a wrapper that hides its descriptor), and with
-// a reader goroutine otherwise.
+// startWatch watches conn through the shared epoll instance when its
+// socket can be found (a plain TCP connection, or TLS over one), and with a
+// reader goroutine otherwise (wrappers that hide the socket, such as
+// fasthttp's MaxConnsPerIP counter).
 func startWatch(conn net.Conn, cancel context.CancelCauseFunc) watch {
 	clearReadDeadline(conn)
 	p := sharedPoller()
-	sc, ok := underlying(conn).(syscall.Conn)
+	sc, ok := socketOf(conn)
 	if p == nil || !ok {
-		return watchReading(conn, cancel, nil)
+		return watchReading(conn, cancel)
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return watchReading(conn, cancel, nil)
-	}
-	// Bytes fasthttp read past the request wait in its buffer, where epoll
-	// cannot see them. With the deadline expired, a read returns them if
-	// there are any, and otherwise fails at once without touching the socket.
-	conn.SetReadDeadline(time.Unix(1, 0))
-	var b [1]byte
-	n, err := conn.Read(b[:])
-	clearReadDeadline(conn)
-	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
-		// Pipelined bytes, or the client is gone already: a reader keeps
-		// the bytes, or finds the error again.
-		return watchReading(conn, cancel, append([]byte(nil), b[:n]...))
+		return watchReading(conn, cancel)
 	}
 	if w := p.add(conn, rc, cancel); w != nil {
 		return w
 	}
-	return watchReading(conn, cancel, nil)
+	return watchReading(conn, cancel)
+}
+
+// socketOf returns the socket under conn: conn itself, or the connection
+// under TLS. epoll only watches it for readiness; reading is always done
+// through conn.
+func socketOf(conn net.Conn) (syscall.Conn, bool) {
+	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		conn = tc.NetConn()
+	}
+	sc, ok := conn.(syscall.Conn)
+	return sc, ok
 }
 
 // poller watches idle hijacked sockets for the client closing them (or
@@ -173,7 +172,7 @@ func (p *poller) wait() {
 // handOver stops polling w and starts a reader on it. p.mu must be held.
 func (p *poller) handOver(w *polled) {
 	p.forget(w)
-	w.reader = watchReading(w.conn, w.cancel, nil)
+	w.reader = watchReading(w.conn, w.cancel)
 }
 
 // forget removes w from epoll and from p.watched. p.mu must be held.
@@ -182,7 +181,16 @@ func (p *poller) forget(w *polled) {
 	w.rc.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
 }
 
-func (w *polled) stop() []byte {
+func (w *polled) wait() {
+	w.p.mu.Lock()
+	r := w.reader
+	w.p.mu.Unlock()
+	if r != nil {
+		r.wait()
+	}
+}
+
+func (w *polled) stop() bool {
 	p := w.p
 	p.mu.Lock()
 	if r := w.reader; r != nil {
@@ -194,5 +202,5 @@ func (w *polled) stop() []byte {
 		p.file.SetReadDeadline(time.Unix(1, 0)) // wake the goroutine to end it
 	}
 	p.mu.Unlock()
-	return nil
+	return true
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package fiberadapter
+package fasthttpsse
 
 import (
 	"context"
@@ -10,5 +10,5 @@ import (
 // startWatch watches conn with a reader goroutine.
 func startWatch(conn net.Conn, cancel context.CancelCauseFunc) watch {
 	clearReadDeadline(conn)
-	return watchReading(conn, cancel, nil)
+	return watchReading(conn, cancel)
 }

@@ -1,9 +1,10 @@
 //go:build linux
 
-package fiberadapter
+package fasthttpsse
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -84,23 +85,23 @@ func TestPollerReportsTheClientClosing(t *testing.T) {
 			if cause := context.Cause(ctx); name == "FIN" && !errors.Is(cause, io.EOF) {
 				t.Errorf("cause %v, want io.EOF", cause)
 			}
-			if pending := w.stop(); len(pending) != 0 {
-				t.Errorf("pending %q, want none", pending)
+			if !w.stop() {
+				t.Error("stop did not stop the watch")
 			}
 			waitFor(t, "poller goroutine exits once nothing is watched", func() bool { return !pollerRunning() })
 		})
 	}
 }
 
-// Bytes arriving on an idle stream (a pipelined request) go to a reader,
-// which keeps them for the next request and still notices the client leave.
+// Bytes arriving on an idle stream (a pipelined request, never answered on
+// this connection) go to a reader, which drops them and still notices the
+// client leave.
 func TestPollerHandsBytesToAReader(t *testing.T) {
 	server, client := tcpPair(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	w := startWatch(server, cancel).(*polled)
-	const next = "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
-	io.WriteString(client, next)
+	io.WriteString(client, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
 	waitFor(t, "handed over to a reader", func() bool { return handedOver(w) })
 	if ctx.Err() != nil {
 		t.Fatalf("bytes from the client ended the watch: %v", context.Cause(ctx))
@@ -111,46 +112,57 @@ func TestPollerHandsBytesToAReader(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("client left after sending bytes; not noticed within 5 s")
 	}
-	if got := string(w.stop()); got != next {
-		t.Errorf("pending %q, want %q", got, next)
+	if !w.stop() {
+		t.Error("stop did not stop the reader")
 	}
 }
 
-// prefixed is a connection with bytes already read from it, like the
-// hijacked connection fasthttp hands over with its buffer.
-type prefixed struct {
-	net.Conn
-	prefix []byte
-}
-
-func (c *prefixed) Read(p []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *prefixed) UnsafeConn() net.Conn { return c.Conn }
-
-// Bytes fasthttp buffered past the request, which epoll cannot see, are
-// taken at once and kept.
-func TestWatchTakesBufferedBytes(t *testing.T) {
-	server, _ := tcpPair(t)
-	const next = "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+// TLS connections are watched by the poller through the socket under them.
+func TestPollerWatchesUnderTLS(t *testing.T) {
+	server, client := tcpPair(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	w := startWatch(&prefixed{Conn: server, prefix: []byte(next)}, cancel)
-	if _, ok := w.(*reader); !ok {
-		t.Fatalf("watched by %T, want a reader: there are bytes to keep", w)
+	w := startWatch(tls.Server(server, &tls.Config{}), cancel)
+	if _, ok := w.(*polled); !ok {
+		t.Fatalf("a TLS connection is watched by %T, want the poller", w)
 	}
-	time.Sleep(20 * time.Millisecond)
-	if ctx.Err() != nil {
-		t.Fatalf("buffered bytes ended the watch: %v", context.Cause(ctx))
+	client.Close()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("client left; not noticed within 5 s")
 	}
-	if got := string(w.stop()); got != next {
-		t.Errorf("pending %q, want %q", got, next)
+	w.stop()
+}
+
+// deaf is a connection wrapper whose SetReadDeadline does nothing, as some
+// listener wrappers do.
+type deaf struct{ net.Conn }
+
+func (deaf) SetReadDeadline(time.Time) error { return nil }
+
+// A reader on a connection that ignores read deadlines cannot be stopped;
+// stop says so within its bound instead of hanging, and the reader ends when
+// the connection is closed.
+func TestReaderStopIsBounded(t *testing.T) {
+	server, _ := tcpPair(t)
+	_, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	w := startWatch(deaf{server}, cancel)
+	start := time.Now()
+	if w.stop() {
+		t.Fatal("stop reported the reader stopped, but its Read ignores deadlines")
+	}
+	if d := time.Since(start); d > 10*stopWait {
+		t.Errorf("stop took %v, bound %v", d, stopWait)
+	}
+	server.Close()
+	done := make(chan struct{})
+	go func() { w.wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader still running 5 s after its connection closed")
 	}
 }
 

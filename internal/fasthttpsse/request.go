@@ -1,0 +1,96 @@
+package fasthttpsse
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ErrBodyTooLarge is returned by ReadBody for a body over the limit.
+var ErrBodyTooLarge = errors.New("request body too large")
+
+// ReadBody returns a copy of the request body, read up to limit bytes (none
+// if limit is negative). A body over the limit is refused by its declared
+// Content-Length before anything is read, or as soon as the limit is passed
+// when the server streams request bodies (fasthttp's StreamRequestBody), so
+// a large body is never held in memory; the connection is then marked to
+// close, since the rest of the body was not read.
+func ReadBody(fctx *fasthttp.RequestCtx, limit int64) ([]byte, error) {
+	if limit < 0 {
+		return nil, nil
+	}
+	if int64(fctx.Request.Header.ContentLength()) > limit {
+		fctx.SetConnectionClose()
+		return nil, ErrBodyTooLarge
+	}
+	var body []byte
+	if fctx.Request.IsBodyStream() {
+		b, err := io.ReadAll(io.LimitReader(fctx.RequestBodyStream(), limit+1))
+		if err != nil {
+			fctx.SetConnectionClose()
+			return nil, err
+		}
+		body = b
+	} else {
+		body = fctx.Request.Body()
+	}
+	if int64(len(body)) > limit {
+		fctx.SetConnectionClose()
+		return nil, ErrBodyTooLarge
+	}
+	if len(body) == 0 {
+		return nil, nil
+	}
+	return append([]byte(nil), body...), nil
+}
+
+// Header returns a copy of the request's headers, with canonical keys.
+func Header(fctx *fasthttp.RequestCtx) http.Header {
+	header := make(http.Header)
+	for k, v := range fctx.Request.Header.All() {
+		key := http.CanonicalHeaderKey(string(k))
+		header[key] = append(header[key], string(v))
+	}
+	return header
+}
+
+// Values returns a context with parent's values and deadline, without its
+// cancellation, in which the request's user values (Fiber's Locals) are
+// found by their keys first. They are copied: the request's own are
+// recycled when the request is over, while a session's context may be held
+// longer. Call the returned function when the context is no longer needed.
+func Values(fctx *fasthttp.RequestCtx, parent context.Context) (context.Context, context.CancelFunc) {
+	var ctx context.Context = context.WithoutCancel(parent)
+	var locals map[any]any
+	fctx.VisitUserValuesAll(func(k, v any) {
+		if locals == nil {
+			locals = make(map[any]any)
+		}
+		locals[k] = v
+	})
+	if locals != nil {
+		ctx = valuesContext{ctx, locals}
+	}
+	// A deadline (Fiber's timeout middleware puts one on the user context)
+	// ends the session with lifecycle.ErrDeadline, as on net/http.
+	if d, ok := parent.Deadline(); ok {
+		return context.WithDeadline(ctx, d)
+	}
+	return ctx, func() {}
+}
+
+// valuesContext adds a fixed set of values to a context.
+type valuesContext struct {
+	context.Context
+	values map[any]any
+}
+
+func (c valuesContext) Value(key any) any {
+	if v, ok := c.values[key]; ok {
+		return v
+	}
+	return c.Context.Value(key)
+}
