@@ -316,3 +316,48 @@ func BenchmarkThroughput(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReconnect measures one short stream from a client that reconnects
+// at once, as an EventSource does after a stream ends (without its retry
+// delay): request, one event, the stream's end, and, where the server closes
+// the connection after the stream, a new TCP connection for the next one.
+// Go's HTTP client reuses a connection the server keeps alive. Reported as
+// µs/stream and new connections per stream.
+func BenchmarkReconnect(b *testing.B) {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		return s.Send(lifecycle.Event{Data: payload})
+	}, lifecycle.Options{Heartbeat: -1})
+	app.Get("/sse", fiberadapter.Handler(ep))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); app.Listener(ln) }()
+	b.Cleanup(func() { app.ShutdownWithTimeout(5 * time.Second); <-served })
+	tr := &http.Transport{MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	url := "http://" + ln.Addr().String() + "/sse"
+	var dials int
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials++
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	start := time.Now()
+	for b.Loop() {
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/stream")
+	b.ReportMetric(float64(dials)/float64(b.N), "dials/stream")
+}

@@ -12,35 +12,34 @@
 //
 // # How it works
 //
-// Handler copies what the session reads out of Fiber's Ctx (params, query,
-// headers, body, remote address: Fiber recycles the Ctx and its zero-copy
-// strings when the handler returns), then hijacks the connection with
-// HijackSetNoResponse(true). fasthttp runs the hijack handler after the
-// whole middleware chain has returned, with its RequestCtx still valid, so
-// the adapter writes the status line and every header middleware set,
-// before or after it ran, serialized by fasthttp itself (cookies included),
-// minus Content-Length, Content-Encoding and Transfer-Encoding, which the
-// stream controls. The body is chunked on HTTP/1.1 and ends with a clean
-// terminating chunk; on HTTP/1.0 it is close-delimited (fasthttp alone
-// would chunk it, which HTTP/1.0 clients cannot read); HEAD gets headers
-// only.
+// The stream runs inside the Fiber handler, on fasthttp's goroutine for the
+// request, for as long as it lasts. The adapter writes the status line and
+// the headers (those middleware set before calling Next, cookies included,
+// serialized by fasthttp itself) and then the body directly on the
+// connection: chunked on HTTP/1.1, ending with a clean terminating chunk;
+// close-delimited on HTTP/1.0. Every stream announces Connection: close.
+// When the session is over, the handler tells fasthttp, through its
+// documented Hijack and HijackSetNoResponse, to write nothing more and close
+// the connection.
 //
-// The adapter then watches the connection for the client leaving. On
-// Linux, an idle plain-TCP stream is watched by one epoll instance shared by
-// the process (its goroutine parks in Go's network poller and exists only
-// while something is watched), so an idle stream costs one goroutine: the
-// hijacked connection's, which runs the handler. When the client's FIN or
-// RST arrives, or any byte, the connection goes to a goroutine blocked in
-// Read, which returns at once: the session ends with lifecycle.ErrClientGone
-// within milliseconds, with the read error as cause. Elsewhere, and for
-// connections without a descriptor of their own (TLS), that reader watches
-// from the start. fasthttp clears its ReadTimeout deadline before hijacking,
-// so no deadline passes for a disconnect; bytes the client pipelines after
-// the stream's request (already in fasthttp's buffer, or arriving later) are
-// kept, not lost. When the stream ends cleanly the connection goes back to
-// fasthttp (Server.ServeConn), which answers those pipelined bytes and any
-// later keep-alive request; a stream that ends because the client left, a
-// write failed or the app is shutting down closes the connection instead.
+// Meanwhile the adapter watches the connection for the client leaving. On
+// Linux, an idle stream over TCP (TLS included) is watched by one epoll
+// instance shared by the process, whose goroutine parks in Go's network
+// poller and exists only while something is watched, so an idle stream
+// costs one goroutine: the request's. When the client's FIN or RST arrives,
+// or any byte, the connection goes to a goroutine blocked in Read, which
+// returns at once: the session ends with lifecycle.ErrClientGone within
+// milliseconds, with the read error as cause. Elsewhere, and for connections
+// whose socket a wrapper hides (fasthttp's MaxConnsPerIP counter, listener
+// wrappers), that reader watches from the start. The read deadline
+// fasthttp's ReadTimeout left is cleared: no deadline passes for a
+// disconnect.
+//
+// A request refused before its stream (over Options.MaxSessions, a body
+// over Options.MaxBodySize) and HEAD get an ordinary Fiber response, on a
+// connection that stays alive. After a stream the handler returns
+// ErrStreamed, so that middleware which post-processes responses (cache,
+// etag, compress) leaves the stream's empty leftover response alone.
 //
 // Writes go through a small write-behind queue: Flush hands the bytes to a
 // writer goroutine that exists only while there is something to send and
@@ -49,33 +48,56 @@
 // is bounded (256 KiB), so a client that stops reading blocks the sender
 // until the write timeout ends the session with lifecycle.ErrWriteTimeout.
 //
-// # Why hijacking, by measurement
+// # Why inside the handler, and why close the connection after
 //
-// The alternative was SetBodyStreamWriter with ImmediateHeaderFlush and a
-// read watcher on ctx.Conn(). Measured on a 2-core machine with the
-// benchmarks in this package (go test -run '^$' -bench . ./fiberadapter):
+// An earlier design hijacked the connection, ran the stream in fasthttp's
+// hijack goroutine, and handed the connection back to fasthttp
+// (Server.ServeConn) when the stream ended, for keep-alive. Handing a
+// hijacked connection back re-enters fasthttp's accounting: with
+// MaxConnsPerIP its pooled per-IP connection was closed twice (a crash under
+// load), every clean stream on a keep-alive connection parked a goroutine and
+// a buffered reader until the connection closed, Concurrency and
+// MaxConnsPerIP counted the connection twice, TLS state and IdleTimeout were
+// lost, and fasthttp's Shutdown no longer saw the stream, so the adapter had
+// to register a Fiber shutdown hook from a request (which deadlocked
+// app.Shutdown). Running the stream inside the handler keeps every one of
+// fasthttp's mechanisms as it is: the connection is served, counted once,
+// watched by ConnState, and waited for by Shutdown; fasthttp closes it once.
 //
-//	                          hijack (this)   stream writer + watcher   recipe (no watcher)
-//	idle memory per stream    19 KB           43-54 KB                  28 KB
-//	goroutines per stream     1               3                         2
-//	64-byte events/s          4.6 M           0.90 M                    1.22 M
-//	disconnect noticed after  0.02 ms         (same watcher; not run)   45 s (15 s heartbeat)
-//
-// The stream writer runs the handler on a goroutine of its own behind an
-// in-memory pipe, and its watcher, reading the raw connection beside
-// fasthttp's buffered reader, would take the bytes of a pipelined request.
-// Its body is read by middleware such as etag, which then waits forever.
-// The hijack has none of these problems: middleware sees an empty body (etag,
-// compress and Config.ETag leave the stream alone) and the adapter owns
-// every byte on the wire.
+// Closing after a stream is allowed by RFC 9112 (the stream says so in its
+// headers) and costs a client that opens another stream one new TCP
+// connection. Measured on loopback with BenchmarkReconnect (go test -run
+// '^$' -bench Reconnect ./fiberadapter), a short stream over a new
+// connection each time costs about as much as one reusing a kept-alive
+// connection did (see BENCHMARKS.md): the handshake is a small part of a
+// stream's cost, and an EventSource reconnects after seconds, not
+// microseconds. A request pipelined behind a stream is never read nor
+// answered on the stream's connection; the client sends it again on a new
+// one (RFC 9112 §9.3.2).
 //
 // # Shutdown
 //
-// fasthttp stops tracking a connection once it is hijacked, so its Shutdown
-// neither waits for nor ends a stream. The adapter registers an OnShutdown
-// hook on each app it serves: app.Shutdown, ShutdownWithTimeout and
-// ShutdownWithContext end every open session with lifecycle.ErrShutdown
-// (sending Options.Farewell) and return once their handlers have returned,
-// waiting at most ShutdownWait for handlers that ignore Session.Done.
-// Calling Endpoint.Shutdown yourself works too, on any adapter.
+// Fiber's app.Shutdown, ShutdownWithTimeout and ShutdownWithContext close
+// fasthttp's shutdown channel (RequestCtx.Done) and then wait for running
+// handlers, within the caller's deadline. The adapter watches that channel,
+// with one goroutine per server while it has streams, and ends every stream
+// with lifecycle.ErrShutdown (sending Options.Farewell), so Shutdown returns
+// once their handlers have returned, or at the caller's deadline if a
+// handler ignores Session.Done. A stream request still in middleware when
+// shutdown begins opens and ends at once the same way. Nothing is registered
+// with the app: mounting the handler is all it takes. Calling
+// Endpoint.Shutdown yourself works too, on any adapter.
+//
+// # Limits
+//
+// Headers that middleware sets after Next returns cannot reach a stream,
+// which has been sent by then (as on net/http). A connection that ignores
+// read deadlines (a listener wrapper that does not forward them) delays the
+// end of each stream by up to a second while the watcher gives up on it, and
+// the adapter logs a warning; combined with MaxConnsPerIP, whose wrapper
+// fasthttp recycles once closed, the stream's end waits for the client to
+// close. A client that pipelines a request before a stream request on one
+// connection may receive the stream ahead of the earlier response, which
+// fasthttp holds in its buffer while pipelining: browsers and HTTP client
+// libraries do not pipeline.
 package fiberadapter

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cache"
 	"github.com/gofiber/fiber/v2/middleware/compress"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/etag"
@@ -18,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/logger"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/gofiber/fiber/v2/middleware/timeout"
 
 	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/fiberadapter"
@@ -229,5 +233,67 @@ func TestMiddlewareStack(t *testing.T) {
 	if st.Response.Header.Get("X-Request-Id") == "" || st.Response.Header.Get("Access-Control-Allow-Origin") != "*" ||
 		st.Response.Header.Get("Content-Encoding") != "" {
 		t.Errorf("headers through the stack: %v", st.Response.Header)
+	}
+}
+
+// Fiber's cache middleware stores whatever a handler leaves in the
+// response; after a stream that is an empty 200, which it would serve to the
+// next client in place of a stream. The handler's ErrStreamed keeps it from
+// storing anything: every client gets a live stream.
+func TestMiddlewareCacheNeverServesAStoredStream(t *testing.T) {
+	ran := make(chan struct{}, 8)
+	base, _ := mount(t, fiber.Config{}, func(s *lifecycle.Session) error {
+		ran <- struct{}{}
+		return s.Send(lifecycle.Event{Data: []byte("live")})
+	}, lifecycle.Options{Heartbeat: -1}, cache.New(cache.Config{Expiration: time.Minute}))
+	for i := range 3 {
+		resp := sessiontest.Get(t, base+"/sse/a", nil) // no Cache-Control, as curl sends
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || !strings.Contains(string(body), "data: live") {
+			t.Errorf("request %d: %d %q, %v; want a live stream", i, resp.StatusCode, body, err)
+		}
+	}
+	if len(ran) != 3 {
+		t.Errorf("the handler ran %d times for 3 requests", len(ran))
+	}
+}
+
+// Fiber's timeout.NewWithContext puts a deadline on the user context; as on
+// chi and Echo, it ends the session with ErrDeadline.
+func TestMiddlewareTimeoutEndsTheSession(t *testing.T) {
+	ended := sessiontest.NewEnds()
+	ep := lifecycle.NewEndpoint(hello, ended.Hook(lifecycle.Options{Heartbeat: -1}))
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/sse/:name", timeout.NewWithContext(fiberadapter.Handler(ep), 300*time.Millisecond))
+	base := startApp(t, app)
+	st := stream(t, base+"/sse/a", nil)
+	if ci := ended.Next(t, 5*time.Second); !errors.Is(ci.Reason, lifecycle.ErrDeadline) {
+		t.Errorf("reason %v, want ErrDeadline", ci.Reason)
+	}
+	if _, err := st.Next(); err != io.EOF {
+		t.Errorf("after the deadline: %v, want the stream's clean end", err)
+	}
+}
+
+// app.Test, the first thing Fiber users try, serves a stream that ends: the
+// whole response, read after the handler returned.
+func TestAppTest(t *testing.T) {
+	ended := sessiontest.NewEnds()
+	ep := lifecycle.NewEndpoint(sendN(3), ended.Hook(lifecycle.Options{Heartbeat: -1}))
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	for i := range 20 {
+		resp, err := app.Test(httptest.NewRequest(http.MethodGet, "/sse/t", nil), 5000)
+		if err != nil {
+			t.Fatalf("app.Test %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("app.Test %d: reading: %v", i, err)
+		}
+		if resp.StatusCode != http.StatusOK || strings.Count(string(body), "data: t\n") != 3 {
+			t.Fatalf("app.Test %d: %d %q", i, resp.StatusCode, body)
+		}
+		ended.Want(t, lifecycle.ErrHandlerReturned)
 	}
 }

@@ -1,0 +1,629 @@
+package fiberadapter_test
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/helmet"
+	"github.com/valyala/fasthttp"
+
+	"github.com/ssekit/ssekit/conformance"
+	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/internal/sessiontest"
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+// Each test here turns on a fasthttp server setting that production apps
+// use, and checks that streams neither break it nor are broken by it.
+
+// routes mounts ep at /sse/:name and a plain route at /plain on a new app
+// configured by cfg, serves it, and returns its address.
+func routes(t *testing.T, cfg fiber.Config, ep *lifecycle.Endpoint, mw ...fiber.Handler) string {
+	t.Helper()
+	cfg.DisableStartupMessage = true
+	app := fiber.New(cfg)
+	for _, m := range mw {
+		app.Use(m)
+	}
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
+	return strings.TrimPrefix(startApp(t, app), "http://")
+}
+
+// exchange sends raw on a new connection to addr and returns the response
+// (its body read in full, up to the server's close for a stream) and what
+// followed it on the connection until the server closed it, if close.
+func exchange(t testing.TB, addr, raw string, close bool) (resp *http.Response, body, after []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	method := strings.Fields(raw)[0]
+	resp, err = http.ReadResponse(r, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("%q: reading the response: %v", raw, err)
+	}
+	body, err = io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%q: reading the body: %v", raw, err)
+	}
+	if close {
+		after, err = io.ReadAll(r)
+		if err != nil {
+			t.Fatalf("%q: after the response: %v", raw, err)
+		}
+	}
+	return resp, body, after
+}
+
+// settle waits up to 10 s for cond, failing t with what otherwise.
+func settle(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("not within 10 s: %s\n%s", what, buf[:runtime.Stack(buf, true)])
+		}
+	}
+}
+
+// With MaxConnsPerIP, fasthttp wraps each connection in a pooled counter
+// that it closes exactly once. HEAD requests, streams that end, and streams
+// refused over a cap, each followed by the client closing, while other
+// connections are being accepted, must not close it twice (a nil pointer
+// crash in the old design) nor leave the IP's count behind (an unsolicited
+// 429 later).
+func TestMaxConnsPerIPUnderChurn(t *testing.T) {
+	iterations := 2000
+	if testing.Short() {
+		iterations = 500
+	}
+	hold := make(chan struct{})
+	defer close(hold)
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		if s.Request().Param("name") == "hold" {
+			s.Send(lifecycle.Event{Data: []byte("held")})
+			select {
+			case <-hold:
+			case <-s.Done():
+			}
+			return nil
+		}
+		return s.Send(lifecycle.Event{Data: []byte("one")})
+	}, lifecycle.Options{Heartbeat: -1, MaxSessions: 2})
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Server().MaxConnsPerIP = 8
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	addr := strings.TrimPrefix(startApp(t, app), "http://")
+
+	held, _, _ := openHeld(t, addr) // one place of MaxSessions taken for good
+	defer held.Close()
+
+	stop := make(chan struct{})
+	var churn sync.WaitGroup
+	for range 2 { // connections accepted and closed all along
+		churn.Add(1)
+		go func() {
+			defer churn.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if c, err := net.Dial("tcp", addr); err == nil {
+					c.Close()
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	defer func() { close(stop); churn.Wait() }()
+
+	requests := []struct{ raw, want string }{
+		{"HEAD /sse/h HTTP/1.1\r\nHost: x\r\n\r\n", "200"},
+		{"GET /sse/e HTTP/1.1\r\nHost: x\r\n\r\n", "200"},
+		{"GET /sse/e HTTP/1.0\r\n\r\n", "200"},
+	}
+	for i := range iterations {
+		rq := requests[i%len(requests)]
+		resp, body, _ := exchange(t, addr, rq.raw, false)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			t.Fatalf("iteration %d: 429: the IP's connection count was left behind", i)
+		}
+		if rq.raw[0] == 'G' && resp.StatusCode == http.StatusOK && !strings.Contains(string(body), "data: one") {
+			t.Fatalf("iteration %d: %q: body %q", i, rq.raw, body)
+		}
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("iteration %d: %q: status %d", i, rq.raw, resp.StatusCode)
+		}
+	}
+	// MaxSessions 2 with one held: two streams at once, one is refused.
+	a, _, _ := openHeld(t, addr)
+	resp, _, _ := exchange(t, addr, "GET /sse/x HTTP/1.1\r\nHost: x\r\n\r\n", false)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("over MaxSessions: %d, want 503", resp.StatusCode)
+	}
+	a.Close()
+}
+
+// openHeld opens /sse/hold on a raw connection and reads its first event.
+func openHeld(t testing.TB, addr string) (net.Conn, *http.Response, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "GET /sse/hold HTTP/1.1\r\nHost: x\r\n\r\n")
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conformance.NewParser(resp.Body).Next(); err != nil {
+		t.Fatalf("held stream: %v", err)
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, resp, r
+}
+
+// With MaxConnsPerIP 1, a client whose stream ended can open the next one:
+// the stream's connection is counted once and released once. (fasthttp
+// releases the count just after closing, so a client that dials again at
+// once may meet its own closing connection's place: a 429 is retried for up
+// to a second, never more.)
+func TestMaxConnsPerIPOne(t *testing.T) {
+	ep := lifecycle.NewEndpoint(sendN(1), lifecycle.Options{Heartbeat: -1})
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Server().MaxConnsPerIP = 1
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	for i := range 50 {
+		deadline := time.Now().Add(time.Second)
+		for {
+			resp, body, _ := exchange(t, addr, "GET /sse/one HTTP/1.1\r\nHost: x\r\n\r\n", false)
+			if resp.StatusCode == http.StatusTooManyRequests && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "data: one") {
+				t.Fatalf("stream %d: %d %q", i, resp.StatusCode, body)
+			}
+			break
+		}
+	}
+}
+
+// With Concurrency 2, a stream counts as one served connection while it
+// runs, and nothing once over: 100 streams one after another never get
+// fasthttp's 503, and two open streams do fill the server.
+func TestConcurrencyCountsAStreamOnce(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		if s.Request().Param("name") == "hold" {
+			s.Send(lifecycle.Event{Data: []byte("held")})
+			select {
+			case <-hold:
+			case <-s.Done():
+			}
+			return nil
+		}
+		return s.Send(lifecycle.Event{Data: []byte("one")})
+	}, lifecycle.Options{Heartbeat: -1})
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, Concurrency: 2})
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
+	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	for i := range 100 {
+		raw := "GET /sse/e HTTP/1.1\r\nHost: x\r\n\r\n"
+		if i%4 == 3 {
+			raw = "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+		}
+		resp, _, after := exchange(t, addr, raw, true)
+		if resp.StatusCode != http.StatusOK || len(after) != 0 {
+			t.Fatalf("request %d (%q): %d, then %q", i, raw, resp.StatusCode, after)
+		}
+	}
+	a, _, _ := openHeld(t, addr)
+	defer a.Close()
+	b, _, _ := openHeld(t, addr)
+	defer b.Close()
+	resp, _, _ := exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", false)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a third connection with two streams open under Concurrency 2: %d, want fasthttp's 503", resp.StatusCode)
+	}
+}
+
+// A ConnState gauge (+1 on StateNew, -1 on StateClosed or StateHijacked)
+// sees every connection arrive once and leave once, streams included.
+func TestConnStateGaugeEndsAtZero(t *testing.T) {
+	var gauge, news atomic.Int64
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		if s.Request().Param("name") == "wait" {
+			return hello(s)
+		}
+		return s.Send(lifecycle.Event{Data: []byte("hello")})
+	}, lifecycle.Options{Heartbeat: -1, MaxSessions: 3})
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Server().ConnState = func(_ net.Conn, st fasthttp.ConnState) {
+		switch st {
+		case fasthttp.StateNew:
+			gauge.Add(1)
+			news.Add(1)
+		case fasthttp.StateClosed, fasthttp.StateHijacked:
+			gauge.Add(-1)
+		}
+	}
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
+	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	client := rawClient(t)
+	for i := range 30 {
+		switch i % 5 {
+		case 0: // a stream that ends, over keep-alive
+			resp, err := client.Get("http://" + addr + "/sse/end")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		case 1: // a stream the client leaves
+			st := stream(t, "http://"+addr+"/sse/wait", nil)
+			st.Close()
+		case 2: // HEAD and a plain request on one connection
+			exchange(t, addr, "HEAD /sse/h HTTP/1.1\r\nHost: x\r\n\r\n", false)
+			exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true)
+		case 3:
+			exchange(t, addr, "GET /sse/e HTTP/1.0\r\n\r\n", true)
+		case 4:
+			resp, err := client.Get("http://" + addr + "/plain")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	client.CloseIdleConnections()
+	settle(t, "the ConnState gauge back to 0", func() bool { return gauge.Load() == 0 })
+	if news.Load() == 0 {
+		t.Error("no StateNew seen")
+	}
+}
+
+// Over TLS the request stays a TLS request for the middleware in front of
+// the stream, every time: helmet sends HSTS, and the client certificate
+// middleware reads (mTLS) reaches the session through Locals.
+func TestTLSStateSeenByMiddleware(t *testing.T) {
+	certSrv := httptest.NewUnstartedServer(nil) // for its certificate and trusting client
+	certSrv.StartTLS()
+	tlsConfig, client := certSrv.TLS.Clone(), certSrv.Client()
+	certSrv.Close()
+	defer client.CloseIdleConnections()
+	tlsConfig.ClientAuth = tls.RequireAnyClientCert
+	client.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{clientCert(t, "alice")}
+
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		cn, _ := s.Context().Value("cn").(string)
+		return s.Send(lifecycle.Event{Data: []byte("cn=" + cn)})
+	}, lifecycle.Options{Heartbeat: -1})
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Use(helmet.New(helmet.Config{HSTSMaxAge: 3600}), func(c *fiber.Ctx) error {
+		if st := c.Context().TLSConnectionState(); st != nil && len(st.PeerCertificates) > 0 {
+			c.Locals("cn", st.PeerCertificates[0].Subject.CommonName)
+		}
+		return c.Next()
+	})
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
+	served := make(chan struct{})
+	go func() { defer close(served); app.Listener(tls.NewListener(ln, tlsConfig)) }()
+	defer func() {
+		if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
+			t.Errorf("ShutdownWithTimeout: %v", err)
+		}
+		<-served
+	}()
+	for i := range 3 {
+		resp, err := client.Get("https://" + ln.Addr().String() + "/sse/a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !strings.Contains(string(body), "data: cn=alice") {
+			t.Errorf("stream %d: body %q, %v; want the client certificate's name", i, body, err)
+		}
+		if resp.Header.Get("Strict-Transport-Security") == "" {
+			t.Errorf("stream %d: no HSTS header: helmet did not see HTTPS", i)
+		}
+	}
+}
+
+// clientCert returns a self-signed client certificate named cn.
+func clientCert(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// ReadTimeout and IdleTimeout bound waiting for a request, never a stream
+// that outlives them; after a stream ends the connection closes, with no
+// unsolicited 408.
+func TestReadAndIdleTimeoutsLeaveStreamsAlone(t *testing.T) {
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		select {
+		case <-time.After(800 * time.Millisecond):
+		case <-s.Done():
+			return nil
+		}
+		return s.Send(lifecycle.Event{Data: []byte("late")})
+	}, lifecycle.Options{Heartbeat: -1})
+	addr := routes(t, fiber.Config{ReadTimeout: 200 * time.Millisecond, IdleTimeout: 200 * time.Millisecond}, ep)
+	for _, raw := range []string{"GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", "GET /sse/a HTTP/1.0\r\n\r\n"} {
+		resp, body, after := exchange(t, addr, raw, true)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "data: late") {
+			t.Errorf("%q: %d %q: the stream was cut", raw, resp.StatusCode, body)
+		}
+		if len(after) != 0 {
+			t.Errorf("%q: after the stream: %q, want nothing (no 408)", raw, after)
+		}
+	}
+}
+
+// WriteTimeout bounds fasthttp's own responses; the stream bounds each of
+// its writes by Options.WriteTimeout instead, so it outlives the server's.
+func TestWriteTimeoutLeavesStreamsAlone(t *testing.T) {
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		for i := range 3 {
+			time.Sleep(300 * time.Millisecond)
+			if err := s.Send(lifecycle.Event{Data: []byte(fmt.Sprint("tick ", i))}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, lifecycle.Options{Heartbeat: -1})
+	addr := routes(t, fiber.Config{WriteTimeout: 200 * time.Millisecond}, ep)
+	_, body, _ := exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
+	if !strings.Contains(string(body), "data: tick 2") {
+		t.Errorf("body %q: the server's WriteTimeout cut the stream", body)
+	}
+}
+
+// ReduceMemoryUsage and DisableKeepalive change how fasthttp holds its
+// buffers and connections; streams still open, end and notice the client.
+func TestReduceMemoryUsageAndDisableKeepalive(t *testing.T) {
+	for name, cfg := range map[string]fiber.Config{
+		"ReduceMemoryUsage": {ReduceMemoryUsage: true},
+		"DisableKeepalive":  {DisableKeepalive: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ended := sessiontest.NewEnds()
+			ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+				if s.Request().Param("name") == "wait" {
+					return hello(s)
+				}
+				return sendN(2)(s)
+			}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
+			addr := routes(t, cfg, ep)
+			for range 3 {
+				_, body, after := exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
+				if strings.Count(string(body), "data: a") != 2 || len(after) != 0 {
+					t.Errorf("body %q, then %q; want two events and the close", body, after)
+				}
+				ended.Want(t, lifecycle.ErrHandlerReturned)
+			}
+			resp, body, _ := exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", false)
+			if resp.StatusCode != http.StatusOK || string(body) != "plain" {
+				t.Errorf("plain: %d %q", resp.StatusCode, body)
+			}
+			stream(t, "http://"+addr+"/sse/wait", nil).Close()
+			ended.Want(t, lifecycle.ErrClientGone)
+		})
+	}
+}
+
+// With KeepHijackedConns fasthttp leaves closing a hijacked connection to
+// the hijack handler: the stream's connection is still closed when the
+// stream ends (an HTTP/1.0 client sees the end), and when the client
+// leaves, its socket is not left open.
+func TestKeepHijackedConns(t *testing.T) {
+	ended := sessiontest.NewEnds()
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		if s.Request().Param("name") == "wait" {
+			return hello(s)
+		}
+		return sendN(1)(s)
+	}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Server().KeepHijackedConns = true
+	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	for _, raw := range []string{
+		"GET /sse/a HTTP/1.0\r\n\r\n",
+		"GET /sse/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		_, body, _ := exchange(t, addr, raw, true) // fails unless the server closes
+		if !strings.Contains(string(body), "data: a") {
+			t.Errorf("%q: body %q", raw, body)
+		}
+		ended.Want(t, lifecycle.ErrHandlerReturned)
+	}
+	fds := openFiles()
+	for range 20 {
+		st := stream(t, "http://"+addr+"/sse/wait", nil)
+		st.Close()
+		ended.Want(t, lifecycle.ErrClientGone)
+	}
+	settle(t, "the streams' sockets closed", func() bool { return openFiles() <= fds })
+}
+
+// openFiles counts this process's open file descriptors.
+func openFiles() int {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	return len(entries)
+}
+
+// With StreamRequestBody, a body over Options.MaxBodySize is refused by its
+// Content-Length before it is read, and a chunked one as soon as it passes
+// the limit: neither is held in memory.
+func TestStreamRequestBodyIsBounded(t *testing.T) {
+	ran := make(chan struct{}, 4)
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		ran <- struct{}{}
+		return nil
+	}, lifecycle.Options{Heartbeat: -1, MaxBodySize: 64 << 10})
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, StreamRequestBody: true, BodyLimit: 256 << 20})
+	app.Post("/sse/:name", fiberadapter.Handler(ep))
+	addr := strings.TrimPrefix(startApp(t, app), "http://")
+
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	chunk := strings.Repeat("x", 32<<10)
+	for _, chunked := range []bool{false, true} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if chunked {
+			io.WriteString(conn, "POST /sse/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+		} else {
+			io.WriteString(conn, fmt.Sprintf("POST /sse/a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 128<<20))
+		}
+		// Send up to 16 MiB, concurrently with reading the answer, which
+		// must come long before the 128 MiB.
+		go func() {
+			for range 512 {
+				var err error
+				if chunked {
+					_, err = fmt.Fprintf(conn, "%x\r\n%s\r\n", len(chunk), chunk)
+				} else {
+					_, err = io.WriteString(conn, chunk)
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("chunked=%v: %v", chunked, err)
+		}
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("chunked=%v: status %d, want 413", chunked, resp.StatusCode)
+		}
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Errorf("%d MiB allocated to refuse two bodies over a 64 KiB limit", grew>>20)
+	}
+	if len(ran) != 0 {
+		t.Error("the handler ran for an oversized body")
+	}
+}
+
+// With ProxyHeader, the session's address is the client's as Fiber reports
+// it (c.IP()), so MaxSessionsPerKey counts clients, not the proxy.
+func TestProxyHeaderKeysSessionsByClient(t *testing.T) {
+	addrs := make(chan string, 4)
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		addrs <- s.Request().RemoteAddr
+		return hello(s)
+	}, lifecycle.Options{Heartbeat: -1, MaxSessionsPerKey: 1})
+	addr := routes(t, fiber.Config{ProxyHeader: fiber.HeaderXForwardedFor}, ep)
+	base := "http://" + addr
+	stream(t, base+"/sse/a", http.Header{"X-Forwarded-For": {"203.0.113.1"}})
+	if got := <-addrs; got != "203.0.113.1" {
+		t.Errorf("RemoteAddr %q, want the forwarded client", got)
+	}
+	stream(t, base+"/sse/b", http.Header{"X-Forwarded-For": {"203.0.113.2"}}) // another client: admitted
+	<-addrs
+	resp := sessiontest.Get(t, base+"/sse/c", http.Header{"X-Forwarded-For": {"203.0.113.1"}})
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("second stream of one client behind the proxy: %d, want 503", resp.StatusCode)
+	}
+}
+
+// Thousands of HEADs pipelined on one connection are answered in order, on
+// that connection, with nothing left behind.
+func TestPipelinedHeads(t *testing.T) {
+	n := 5000
+	if testing.Short() {
+		n = 1000
+	}
+	ep := lifecycle.NewEndpoint(hello, lifecycle.Options{Heartbeat: -1})
+	addr := routes(t, fiber.Config{}, ep)
+	base := runtime.NumGoroutine()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	go io.WriteString(conn, strings.Repeat("HEAD /sse/h HTTP/1.1\r\nHost: x\r\n\r\n", n))
+	r := bufio.NewReader(conn)
+	for i := range n {
+		resp, err := http.ReadResponse(r, &http.Request{Method: http.MethodHead})
+		if err != nil {
+			t.Fatalf("HEAD %d: %v", i, err)
+		}
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" || resp.Close {
+			t.Fatalf("HEAD %d: %d %v close=%v", i, resp.StatusCode, resp.Header, resp.Close)
+		}
+	}
+	conn.Close()
+	// Background goroutines of fasthttp's worker pool come and go; the old
+	// design left one goroutine per HEAD.
+	settle(t, fmt.Sprintf("goroutines back to their level (%d) after the HEADs", base), func() bool { return runtime.NumGoroutine() <= base+2 })
+}
