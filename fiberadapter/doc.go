@@ -98,13 +98,30 @@
 // # Limits
 //
 // Headers that middleware sets after Next returns cannot reach a stream,
-// which has been sent by then (as on net/http). A connection that ignores
-// read deadlines (a listener wrapper that does not forward them) delays the
-// end of each stream by up to a second while the watcher gives up on it, and
-// the adapter logs a warning; combined with MaxConnsPerIP, whose wrapper
-// fasthttp recycles once closed, the stream's end waits for the client to
-// close. A client that pipelines a request before a stream request on one
-// connection may receive the stream ahead of the earlier response, which
-// fasthttp holds in its buffer while pipelining: browsers and HTTP client
-// libraries do not pipeline.
+// which has been sent by then (as on net/http).
+//
+// A client that pipelines a request before a stream request on one
+// connection receives the stream ahead of the earlier response: fasthttp
+// holds that response in its write buffer while more requests are
+// buffered, and a handler cannot flush it. Browsers and HTTP client
+// libraries do not pipeline; a client that does gets its own connection's
+// responses out of order, nobody else's.
+//
+// A client may send up to 64 KiB on a stream's connection (requests that
+// will not be answered on it); one that sends more is ended with
+// lifecycle.ErrClientGone rather than left unwatched.
+//
+// A connection that ignores read deadlines (a listener wrapper that does not
+// forward them) delays the end of each stream by up to a second while the
+// watcher gives up on it, and the adapter logs a warning; combined with
+// MaxConnsPerIP, whose wrapper fasthttp recycles once closed, the stream's
+// end waits for the client to close.
+//
+// Under app.Test there is no client to leave: a stream ends when its
+// handler returns (or at Endpoint.Shutdown), and app.Test gives up on a
+// handler that waits for the client.
+//
+// Shutdown with no deadline (app.Shutdown) waits for every handler, as
+// fasthttp waits for any request: a handler that ignores Session.Done holds
+// it. Use ShutdownWithTimeout or ShutdownWithContext.
 package fiberadapter

@@ -88,18 +88,23 @@ func newRequest(c *fiber.Ctx, body []byte) *lifecycle.Request {
 	}
 }
 
-// remoteAddr is the client's address as Fiber sees it: with
-// Config.ProxyHeader (and, if enabled, the trusted proxy check) c.IP() is
-// the address the proxy reports, as a bare host; otherwise the
-// connection's peer, "host:port".
+// remoteAddr is the client's address as Fiber reports it. With
+// Config.ProxyHeader, c.IP() is the header's value (when the trusted proxy
+// check, if enabled, passes): if that is one IP address, it is the
+// session's address, as a bare host. Anything else (no header, a list, not
+// an address) leaves the connection's peer, "host:port", so that no header
+// value a client makes up becomes a key of its choosing.
 func remoteAddr(c *fiber.Ctx) string {
 	peer := c.Context().RemoteAddr().String()
 	if c.App().Config().ProxyHeader == "" {
 		return peer
 	}
-	ip := strings.Clone(c.IP())
-	if host, _, err := net.SplitHostPort(peer); err == nil && host == ip {
+	ip := net.ParseIP(strings.TrimSpace(c.IP()))
+	if ip == nil {
 		return peer
 	}
-	return ip
+	if host, _, err := net.SplitHostPort(peer); err == nil && net.ParseIP(host).Equal(ip) {
+		return peer
+	}
+	return ip.String()
 }

@@ -63,14 +63,13 @@ func (s *Server) Serve(srv *fasthttp.Server, fctx *fasthttp.RequestCtx, ep *life
 	if w != nil && !w.stop() {
 		abandon(srv, ep, w)
 	}
-	keep := srv != nil && srv.KeepHijackedConns
 	fctx.HijackSetNoResponse(true)
 	fctx.Hijack(func(c net.Conn) {
-		// fasthttp closes the connection when this returns, unless
-		// KeepHijackedConns asks it to leave that to the handler.
-		if keep {
-			c.Close()
-		}
+		// fasthttp closes the connection when this returns, unless its
+		// server keeps hijacked connections (KeepHijackedConns), in which
+		// case this closes it; otherwise it does nothing. (The server here
+		// is the one serving the request, which need not be the app's.)
+		c.Close()
 	})
 	return true
 }

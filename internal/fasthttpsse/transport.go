@@ -90,9 +90,10 @@ func (t *transport) WriteHeader(status int, header http.Header) error {
 		}
 	}
 	if status != http.StatusOK || t.head {
-		if t.head {
-			// What a GET would get, as RFC 9110 asks of HEAD; fasthttp
-			// sends no body for HEAD.
+		if t.head && t.chunked {
+			// What a GET would get, as RFC 9110 asks of HEAD (on HTTP/1.0
+			// a GET's stream is close-delimited: no framing header at
+			// all); fasthttp sends no body for HEAD.
 			h.SetContentLength(-1)
 		}
 		return nil

@@ -2,15 +2,20 @@ package fasthttpsse
 
 import (
 	"context"
+	"errors"
 	"net"
 	"time"
 )
 
 // maxIgnored bounds how many bytes the client may send on a stream's
 // connection (pipelined requests, which are never answered: the connection
-// closes after the stream) before the watcher stops reading them. Past it, a
-// failing write is what finds a client that left.
+// closes after the stream). A client that sends more is ended with
+// errTooMuchInput: reading on would cost the server without end, and
+// stopping would leave nothing to notice the client leave.
 const maxIgnored = 64 << 10
+
+// errTooMuchInput is the cause of a session ended by maxIgnored.
+var errTooMuchInput = errors.New("the client sent over 64 KiB on a stream's connection, which answers no request")
 
 // stopWait bounds how long stopping a reader waits for its Read to return
 // after the read deadline is moved to the past. A connection that ignores
@@ -39,7 +44,7 @@ type watch interface {
 type reader struct {
 	conn net.Conn
 	done chan struct{} // closed when the goroutine has returned
-	buf  [1]byte       // the idle read's buffer (see loop)
+	idle [1]byte       // the idle read's buffer (see loop)
 }
 
 // watchReading starts a reader on conn.
@@ -51,18 +56,27 @@ func watchReading(conn net.Conn, cancel context.CancelCauseFunc) *reader {
 
 func (w *reader) loop(cancel context.CancelCauseFunc) {
 	defer close(w.done)
-	// An idle stream waits here for as long as it lasts, so the read goes
+	// An idle stream waits here for as long as it lasts, so the wait reads
 	// into one byte of the reader itself rather than a buffer per
 	// connection. Bytes the client sends are requests that will not be
 	// answered on this connection; they are dropped, up to a bound.
-	for ignored := 0; ignored < maxIgnored; {
-		n, err := w.conn.Read(w.buf[:])
+	var rest []byte
+	for ignored := 0; ignored <= maxIgnored; {
+		buf := w.idle[:]
+		if ignored > 0 {
+			if rest == nil {
+				rest = make([]byte, 4<<10)
+			}
+			buf = rest
+		}
+		n, err := w.conn.Read(buf)
 		ignored += n
 		if err != nil {
 			cancel(err) // lifecycle reports this as ErrClientGone with err as cause
 			return
 		}
 	}
+	cancel(errTooMuchInput)
 }
 
 // stop unblocks the reader's Read with a past read deadline and waits for
