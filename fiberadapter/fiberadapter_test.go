@@ -2,9 +2,11 @@ package fiberadapter_test
 
 import (
 	"context"
+	"crypto/tls"
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +62,17 @@ func startAppOn(t *testing.T, app *fiber.App, ln net.Listener) string {
 		<-served
 	})
 	return "http://" + ln.Addr().String()
+}
+
+// startTLSApp serves app over TLS with cfg on a new 127.0.0.1 listener,
+// shuts it down at cleanup, and returns its https base URL.
+func startTLSApp(t *testing.T, app *fiber.App, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(startAppOn(t, app, tls.NewListener(ln, cfg)), "http://", "https://", 1)
 }
 
 func newApp(cfg conformance.ServerConfig) *fiber.App {

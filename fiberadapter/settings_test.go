@@ -107,17 +107,7 @@ func TestMaxConnsPerIPUnderChurn(t *testing.T) {
 	}
 	hold := make(chan struct{})
 	defer close(hold)
-	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
-		if s.Request().Param("name") == "hold" {
-			s.Send(lifecycle.Event{Data: []byte("held")})
-			select {
-			case <-hold:
-			case <-s.Done():
-			}
-			return nil
-		}
-		return s.Send(lifecycle.Event{Data: []byte("one")})
-	}, lifecycle.Options{Heartbeat: -1, MaxSessions: 2})
+	ep := lifecycle.NewEndpoint(holdOrSendOne(hold), lifecycle.Options{Heartbeat: -1, MaxSessions: 2})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Server().MaxConnsPerIP = 8
 	app.Get("/sse/:name", fiberadapter.Handler(ep))
@@ -184,6 +174,22 @@ func TestMaxConnsPerIPUnderChurn(t *testing.T) {
 	a.Close()
 }
 
+// holdOrSendOne serves /sse/hold until hold is closed or the session ends,
+// and any other stream with one event.
+func holdOrSendOne(hold <-chan struct{}) lifecycle.Handler {
+	return func(s *lifecycle.Session) error {
+		if s.Request().Param("name") == "hold" {
+			s.Send(lifecycle.Event{Data: []byte("held")})
+			select {
+			case <-hold:
+			case <-s.Done():
+			}
+			return nil
+		}
+		return s.Send(lifecycle.Event{Data: []byte("one")})
+	}
+}
+
 // openHeld opens /sse/hold on a raw connection and reads its first event.
 func openHeld(t testing.TB, addr string) (net.Conn, *http.Response, *bufio.Reader) {
 	t.Helper()
@@ -239,17 +245,7 @@ func TestMaxConnsPerIPOne(t *testing.T) {
 func TestConcurrencyCountsAStreamOnce(t *testing.T) {
 	hold := make(chan struct{})
 	defer close(hold)
-	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
-		if s.Request().Param("name") == "hold" {
-			s.Send(lifecycle.Event{Data: []byte("held")})
-			select {
-			case <-hold:
-			case <-s.Done():
-			}
-			return nil
-		}
-		return s.Send(lifecycle.Event{Data: []byte("one")})
-	}, lifecycle.Options{Heartbeat: -1})
+	ep := lifecycle.NewEndpoint(holdOrSendOne(hold), lifecycle.Options{Heartbeat: -1})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true, Concurrency: 2})
 	app.Get("/sse/:name", fiberadapter.Handler(ep))
 	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
@@ -355,21 +351,9 @@ func TestTLSStateSeenByMiddleware(t *testing.T) {
 		return c.Next()
 	})
 	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
-	served := make(chan struct{})
-	go func() { defer close(served); app.Listener(tls.NewListener(ln, tlsConfig)) }()
-	defer func() {
-		if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
-			t.Errorf("ShutdownWithTimeout: %v", err)
-		}
-		<-served
-	}()
+	base := startTLSApp(t, app, tlsConfig)
 	for i := range 3 {
-		resp, err := client.Get("https://" + ln.Addr().String() + "/sse/a")
+		resp, err := client.Get(base + "/sse/a")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package fiberadapter_test
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -53,22 +52,9 @@ func TestTLSListener(t *testing.T) {
 	}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
-	served := make(chan struct{})
-	go func() { defer close(served); app.Listener(tls.NewListener(ln, tlsConfig)) }()
-	defer func() {
-		// The idle keep-alive connection left by the short stream must not
-		// hold the shutdown to its deadline.
-		if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
-			t.Errorf("ShutdownWithTimeout: %v", err)
-		}
-		<-served
-	}()
-	base := "https://" + ln.Addr().String()
+	// The idle keep-alive connection left by the short stream must not
+	// hold the shutdown to its deadline (startTLSApp checks it).
+	base := startTLSApp(t, app, tlsConfig)
 
 	st, err := conformance.Connect(context.Background(), client, base+"/sse/long", nil)
 	if err != nil {
