@@ -279,7 +279,7 @@ func TestConnStateGaugeEndsAtZero(t *testing.T) {
 			return hello(s)
 		}
 		return s.Send(lifecycle.Event{Data: []byte("hello")})
-	}, lifecycle.Options{Heartbeat: -1, MaxSessions: 3})
+	}, lifecycle.Options{Heartbeat: -1})
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Server().ConnState = func(_ net.Conn, st fasthttp.ConnState) {
 		switch st {

@@ -122,8 +122,12 @@ type Options struct {
 	// on the request's goroutine. A panic in it is recovered and logged.
 	OnReject func(*Request, error)
 
-	// Logger receives a debug record per session end and error records for
-	// recovered panics. Default: nothing is logged.
+	// Logger receives a debug record per session end, and warnings and
+	// errors for what needs a person's attention: recovered panics, a
+	// response that cannot be streamed, a connection the adapter cannot
+	// watch. Default: the slog default logger (slog.Default), looked up at
+	// each record, so that slog.SetDefault after NewEndpoint applies. To
+	// log nothing, set slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 }
 
@@ -156,7 +160,7 @@ func (o Options) withDefaults() Options {
 		o.OverloadRetryAfter = DefaultOverloadRetryAfter
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = slog.New(defaultHandler{})
 	}
 	return o
 }
