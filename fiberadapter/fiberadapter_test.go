@@ -108,7 +108,8 @@ func withValues(values map[string]any) fiber.Handler {
 			if i%2 == 0 {
 				c.Locals(k, values[k])
 			} else {
-				ctx = context.WithValue(ctx, k, values[k]) //nolint:staticcheck // the suite's string keys
+				//lint:ignore SA1029 the suite gives string keys, as Fiber's Locals take them
+				ctx = context.WithValue(ctx, k, values[k])
 			}
 		}
 		c.SetUserContext(ctx)

@@ -132,7 +132,8 @@ func WithValues(values map[string]any, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		for k, v := range values {
-			ctx = context.WithValue(ctx, k, v) //nolint:staticcheck // the string key is what the suite asks for
+			//lint:ignore SA1029 the string key is what the suite asks for
+			ctx = context.WithValue(ctx, k, v)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
