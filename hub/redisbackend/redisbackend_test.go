@@ -17,7 +17,9 @@ import (
 func TestBackend(t *testing.T) {
 	srv := redistest.Start(t)
 	hubtest.Run(t, func(t *testing.T, r hub.Retention) hub.Backend {
-		return redisbackend.New(srv.Client(t), redisbackend.Options{Prefix: redistest.Unique(t), Retention: r, Block: 200 * time.Millisecond})
+		rdb, prefix := srv.Client(t), redistest.Unique(t)
+		b := redisbackend.New(rdb, redisbackend.Options{Prefix: prefix, Retention: r, Block: 200 * time.Millisecond})
+		return wiper{b, rdb, prefix}
 	})
 }
 

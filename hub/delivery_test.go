@@ -1,0 +1,256 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssekit/ssekit/hub"
+	"github.com/ssekit/ssekit/hub/hubtest"
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+// A publisher that outruns the dispatcher loses nothing on the memory
+// backend: a subscriber whose queue is big enough gets every event, in
+// order, without a reset.
+func TestBurstLosesNothing(t *testing.T) {
+	const n = 100000
+	subscribed := make(chan struct{}, 1)
+	srv := startHub(t, hub.NewMemory(hub.Retention{}), hub.Options{
+		QueueLen:    n + 1,
+		OnSubscribe: func(*lifecycle.Session, []string) { subscribed <- struct{}{} },
+	}, lifecycle.Options{})
+	c := srv.connect(t, "", "t")
+	<-subscribed
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := srv.h.Publish(context.Background(), "t", hub.Event{Data: []byte(strconv.Itoa(i))}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range n {
+		ev := c.Next(t)
+		if ev.Data != strconv.Itoa(i) {
+			t.Fatalf("event %d: got %+v (a reset or a gap), want every event", i, ev)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A client that reconnects far behind and reads twice as fast as events
+// are published catches up and stays, with a queue far shorter than the
+// distance: replay converges instead of ending the session as slow.
+func TestReplayConverges(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{MaxLen: 100000}), hub.Options{QueueLen: 64},
+		lifecycle.Options{WriteTimeout: 30 * time.Second})
+	data := strings.Repeat("d", 2<<10)
+	publish(t, srv.h, "t", "0:"+data)
+	const behind = 600
+	var last hub.Pos
+	for i := 1; i <= behind; i++ {
+		last = publish(t, srv.h, "t", strconv.Itoa(i)+":"+data)
+	}
+	_ = last
+	// Live: 100 events/s, for at most 20 s.
+	var next atomic.Int64
+	next.Store(behind + 1)
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for range 2000 {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			i := next.Add(1) - 1
+			if _, err := srv.h.Publish(context.Background(), "t", hub.Event{Data: []byte(strconv.FormatInt(i, 10) + ":" + data)}); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-stopped }()
+
+	// The client resumes from the first event and reads at most 500 events/s.
+	first := "1-" + strings.SplitN(last.String(), "-", 2)[1]
+	c := srv.connect(t, first, "t")
+	c.Conn().(*net.TCPConn).SetReadBuffer(64 << 10)
+	want := 1
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ev := c.Next(t)
+		n, _, _ := strings.Cut(ev.Data, ":")
+		if ev.Type == hub.ResetEventType || n != strconv.Itoa(want) {
+			t.Fatalf("got event %q (%s), want %d", n, ev.Type, want)
+		}
+		want++
+		if int64(want) >= next.Load()-5 {
+			break // caught up with the live events
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d events behind after 20 s", next.Load()-int64(want))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	select {
+	case info := <-srv.ended:
+		t.Fatalf("a session ended: %v", info.Reason)
+	default:
+	}
+}
+
+// DropOldest drops events, but never silently: a reset event takes their
+// place, so that the client's ID never moves past an event it did not get.
+func TestDropOldestLeavesAReset(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{}), hub.Options{QueueLen: 8, DropOldest: true},
+		lifecycle.Options{WriteTimeout: 30 * time.Second})
+	c := srv.connect(t, "", "t")
+	c.Conn().(*net.TCPConn).SetReadBuffer(4096)
+	waitSubscribers(t, srv.h, "t", 1)
+	big := strings.Repeat("z", 16<<10)
+	const n = 300
+	for i := range n {
+		publish(t, srv.h, "t", strconv.Itoa(i)+":"+big)
+	}
+	if srv.h.Stats().Dropped == 0 {
+		t.Fatal("nothing dropped: the test did not overflow the queue")
+	}
+	prev, resets := -1, 0
+	var prevID hub.Pos
+	for prev != n-1 {
+		ev := c.Next(t)
+		id, err := hub.ParsePos(ev.LastEventID)
+		if err != nil || id.Seq < prevID.Seq {
+			t.Fatalf("event %+v: its ID goes backwards from %v", ev, prevID)
+		}
+		prevID = id
+		if ev.Type == hub.ResetEventType {
+			if ev.Data != hub.ResetGap {
+				t.Fatalf("got %+v, want a %q reset", ev, hub.ResetGap)
+			}
+			resets++
+			prev = int(id.Seq) - 1 // the reset covers everything up to its ID
+			continue
+		}
+		i, _ := strconv.Atoi(strings.SplitN(ev.Data, ":", 2)[0])
+		if i != prev+1 {
+			t.Fatalf("got event %d after %d with no reset in between", i, prev)
+		}
+		prev = i
+	}
+	if resets == 0 {
+		t.Error("events were dropped and no reset was sent")
+	}
+}
+
+// gapBackend is a memory backend whose feed skips entries, as a Redis feed
+// trimmed while an instance was away, and whose Range can be held.
+type gapBackend struct {
+	*hub.Memory
+	skip      atomic.Bool   // the next Follow skips its first entry
+	rangeGate chan struct{} // when set, Range waits on it
+	inRange   chan struct{}
+}
+
+func (g *gapBackend) Follow(ctx context.Context, after hub.Pos) ([]hub.Entry, error) {
+	es, err := g.Memory.Follow(ctx, after)
+	if len(es) > 1 && g.skip.CompareAndSwap(true, false) {
+		es = es[1:]
+	}
+	return es, err
+}
+
+func (g *gapBackend) Range(ctx context.Context, topic string, after, upTo hub.Pos) ([]hub.Entry, bool, error) {
+	if g.rangeGate != nil {
+		select {
+		case g.inRange <- struct{}{}:
+		default:
+		}
+		<-g.rangeGate
+	}
+	return g.Memory.Range(ctx, topic, after, upTo)
+}
+
+// Filling a feed gap: a subscriber with a topic whose history lost some of
+// the gap gets a reset at the gap's end and no older event after it; the
+// backend is read without holding up Serve or Stats.
+func TestFeedGapFill(t *testing.T) {
+	g := &gapBackend{Memory: hub.NewMemory(hub.Retention{MaxLen: 1}), rangeGate: make(chan struct{}), inRange: make(chan struct{}, 1)}
+	srv := startHub(t, g, hub.Options{}, lifecycle.Options{})
+	c := srv.connect(t, "", "short", "other")
+	waitSubscribers(t, srv.h, "short", 1)
+	g.skip.Store(true)
+	ctx := context.Background()
+	// One Append per step, so that the dispatcher sees them in one Follow.
+	var es []hub.Entry
+	for _, tp := range []string{"other", "short", "short", "other"} {
+		e, err := g.Memory.Append(ctx, tp, hub.Event{Data: []byte(tp)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es = append(es, e)
+	}
+	_ = es
+	select {
+	case <-g.inRange:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hub did not fill the gap")
+	}
+	statsDone := make(chan struct{})
+	go func() { srv.h.Stats(); close(statsDone) }()
+	select {
+	case <-statsDone:
+	case <-time.After(2 * time.Second):
+		t.Error("Stats waited for the backend while the hub filled a gap")
+	}
+	close(g.rangeGate)
+	var prev hub.Pos
+	sawReset := false
+	for {
+		ev := c.Next(t)
+		p, _ := hub.ParsePos(ev.LastEventID)
+		if p.Seq <= prev.Seq {
+			t.Fatalf("event %+v after %v: IDs go backwards", ev, prev)
+		}
+		prev = p
+		if ev.Type == hub.ResetEventType {
+			sawReset = true
+		}
+		if p.Seq == es[len(es)-1].Pos.Seq {
+			break
+		}
+	}
+	if !sawReset {
+		t.Error("the history lost part of the gap and the subscriber got no reset")
+	}
+}
+
+// Serve refuses more than MaxTopics topics.
+func TestTooManyTopics(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{}), hub.Options{MaxTopics: 3}, lifecycle.Options{})
+	c := srv.connect(t, "", "a", "b", "c", "d")
+	defer c.Close()
+	select {
+	case info := <-srv.ended:
+		if !errors.Is(info.Reason, hub.ErrTooManyTopics) {
+			t.Errorf("session ended with %v, want ErrTooManyTopics", info.Reason)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a session with 4 topics, over MaxTopics 3, was not ended")
+	}
+	_ = hubtest.Connect
+}
