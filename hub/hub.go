@@ -14,19 +14,21 @@ import (
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
-// ResetEventType is the type of the event a client gets instead of a
-// replay it cannot have: its Last-Event-ID is older than the history kept,
-// from another hub, or not an ID this hub wrote. The data says which
-// ("gap" or "unknown-id"); the event's ID is the hub's current position,
-// so the client's next reconnect resumes from here. A client that gets it
-// should reload its state from the source of truth (refetch the chat's
-// recent messages, say) instead of assuming it saw every event.
+// ResetEventType is the type of the event a client gets in place of events
+// it cannot have: its Last-Event-ID is older than the history kept, from
+// another hub or log, or not an ID this hub wrote; events were dropped from
+// its queue (Options.DropOldest); or the backend lost or rolled back its
+// data. The data says which kind (ResetGap or ResetUnknownID); the event's
+// ID is the position from which delivery goes on, so the client's next
+// reconnect resumes from there. A client that gets it should reload its
+// state from the source of truth (refetch the chat's recent messages, say)
+// instead of assuming it saw every event.
 const ResetEventType = "ssekit.reset"
 
 // The data of a reset event.
 const (
-	ResetGap       = "gap"        // events after the client's ID are no longer retained
-	ResetUnknownID = "unknown-id" // the ID is not from this hub's current log
+	ResetGap       = "gap"        // events the client did not get are no longer retained, or were dropped
+	ResetUnknownID = "unknown-id" // the ID is not from the current log, or the log was replaced
 )
 
 // Errors.
@@ -86,7 +88,7 @@ type Hub struct {
 	ctx         context.Context // canceled by Close
 	cancel      context.CancelFunc
 	ready       chan struct{} // closed once head is known
-	startFailed atomic.Bool   // the backend failed before ready
+	startFailed atomic.Bool   // before ready, the backend failed or took over startSlow
 	done        chan struct{} // closed when the dispatcher has returned
 
 	mu     sync.Mutex
@@ -225,8 +227,8 @@ func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
 	case id != "":
 		r.finish(head)
 	case waited && h.startFailed.Load():
-		// The session opened while the backend was unreachable: events may
-		// have been published between its return and head.
+		// The session opened while the hub could not reach the backend:
+		// events may have been published between then and head.
 		h.stats.gaps.Add(1)
 		sub.sendReset(head, ResetGap)
 	}
@@ -302,11 +304,20 @@ func (h *Hub) dispatch() {
 	}
 }
 
+// startSlow is how long the hub's first call to the backend may take before
+// the sessions that opened meanwhile get a reset event: the backend was not
+// reachable when they opened.
+const startSlow = time.Second
+
 // backendHead asks the backend for its head until it answers, backing off
 // and logging msg meanwhile. It returns false once the hub is closed.
 func (h *Hub) backendHead(msg string) (Pos, bool) {
 	for wait := newBackoff(); ; {
+		start := time.Now()
 		p, err := h.b.Head(h.ctx)
+		if time.Since(start) > startSlow {
+			h.startFailed.Store(true)
+		}
 		if err == nil {
 			return p, true
 		}

@@ -29,7 +29,6 @@ type replayer struct {
 	page  uint64 // how far the next step reads
 	on    bool   // replaying: the session is open and from is valid
 	reset bool   // a reset event was sent
-	n     int64  // events replayed
 }
 
 // start parses the client's Last-Event-ID, sending a reset event if it is
@@ -69,7 +68,7 @@ func (r *replayer) catchUp() {
 		if r.from.Seq >= head.Seq || head.Seq-r.from.Seq <= slack {
 			return
 		}
-		r.step(head)
+		r.step(head, false)
 	}
 }
 
@@ -79,12 +78,6 @@ func (r *replayer) finish(head Pos) {
 	if !r.on {
 		return
 	}
-	defer func() {
-		if r.on && !r.reset {
-			r.h.stats.replays.Add(1)
-			r.h.stats.replayed.Add(r.n)
-		}
-	}()
 	if head.Epoch != r.from.Epoch {
 		r.sendReset(head, ResetUnknownID)
 		return
@@ -104,17 +97,29 @@ func (r *replayer) finish(head Pos) {
 			return
 		}
 		r.sub.skip = r.from.Seq
+		r.counted()
 		return
 	}
+	if r.from.Seq == head.Seq {
+		r.counted()
+	}
 	for r.on && r.from.Seq < head.Seq && r.sub.s.Err() == nil {
-		r.step(head)
+		r.step(head, true)
+	}
+}
+
+// counted counts a replay that completed without a reset, before its last
+// events are written.
+func (r *replayer) counted() {
+	if !r.reset {
+		r.h.stats.replays.Add(1)
 	}
 }
 
 // step replays one page, from r.from towards head, and moves r.from past
 // it. A history that no longer has all of it gets a reset event at head
 // instead.
-func (r *replayer) step(head Pos) {
+func (r *replayer) step(head Pos, final bool) {
 	s := r.sub.s
 	upTo := head
 	if head.Seq-r.from.Seq > r.page {
@@ -140,6 +145,10 @@ func (r *replayer) step(head Pos) {
 		all = append(all, es...)
 	}
 	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Pos.Seq, b.Pos.Seq) })
+	r.h.stats.replayed.Add(int64(len(all)))
+	if final && upTo == head {
+		r.counted()
+	}
 	evs := make([]lifecycle.Event, 0, min(len(all), replayBatch))
 	for rest := all; len(rest) > 0; {
 		n := min(len(rest), replayBatch)
@@ -153,7 +162,6 @@ func (r *replayer) step(head Pos) {
 		}
 		rest = rest[n:]
 	}
-	r.n += int64(len(all))
 	r.from = upTo
 	// Read further while pages are sparse (quiet topics in a busy log),
 	// less far when they are dense.

@@ -26,7 +26,14 @@ type Proxy struct {
 // NewProxy starts a proxy to addr, closed at cleanup.
 func NewProxy(t testing.TB, addr string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return NewProxyAt(t, "127.0.0.1:0", addr)
+}
+
+// NewProxyAt is NewProxy listening on listen (from FreeAddr, say): a client
+// configured with that address before finds nothing there until then.
+func NewProxyAt(t testing.TB, listen, addr string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +42,17 @@ func NewProxy(t testing.TB, addr string) *Proxy {
 	go p.accept()
 	t.Cleanup(p.Close)
 	return p
+}
+
+// FreeAddr returns an address on 127.0.0.1 where nothing listens.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // DropReplyTo makes the proxy lose the reply to the next command whose
