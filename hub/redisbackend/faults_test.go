@@ -3,6 +3,7 @@ package redisbackend_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -356,5 +357,41 @@ func TestIdleTopicsAreFreed(t *testing.T) {
 	c := hubtest.Connect(t, addr, before.String(), "user:0")
 	if ev := c.Next(t); ev.Type != hub.ResetEventType || ev.Data != hub.ResetGap {
 		t.Fatalf("resuming a freed topic: got %+v, want a reset", ev)
+	}
+}
+
+// Trimming, by count and by age, never reads the entries (their data may be
+// large): no XRANGE runs on Publish, and the streams stay within bounds.
+func TestTrimmingReadsNoEntries(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := redistest.Unique(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	h, _ := newHub(t, rdb, prefix, hub.Retention{MaxLen: 10, MaxAge: 300 * time.Millisecond})
+	data := strings.Repeat("x", 64<<10)
+	publishWithin(t, h, 10*time.Second, "t", "warm-up")
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		publishWithin(t, h, 10*time.Second, "t", data)
+	}
+	if n := rdb.XLen(ctx, "{"+prefix+"}:t:t").Val(); n != 10 {
+		t.Errorf("the topic's stream holds %d entries, want MaxLen 10", n)
+	}
+	time.Sleep(500 * time.Millisecond)
+	publishWithin(t, h, 10*time.Second, "t", "fresh")
+	if n := rdb.XLen(ctx, "{"+prefix+"}:t:t").Val(); n != 1 {
+		t.Errorf("after MaxAge the topic's stream holds %d entries, want 1", n)
+	}
+	stats, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"cmdstat_xrange:", "cmdstat_xrevrange:"} {
+		if i := strings.Index(stats, cmd); i >= 0 {
+			line, _, _ := strings.Cut(stats[i:], "\n")
+			t.Errorf("Publish read entries to trim: %s", line)
+		}
 	}
 }
