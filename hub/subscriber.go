@@ -115,13 +115,18 @@ func (sub *subscriber) run() error {
 		}
 		sub.h.stats.queued.Add(-int64(len(batch)))
 		evs := sub.evs[:0]
-		if gap.reset != "" {
+		if gap.reset != "" && (gap.at.Seq > sub.skip || gap.reset == ResetUnknownID) {
+			// What DropOldest dropped, unless the client already has it.
 			sub.h.stats.gaps.Add(1)
 			evs = append(evs, resetEvent(gap.at, gap.reset))
+			if gap.reset == ResetUnknownID {
+				sub.skip = 0
+			}
 		}
 		for _, it := range batch {
 			if it.reset != "" {
 				evs = append(evs, resetEvent(it.at, it.reset))
+				sub.skip = 0 // what follows is after the reset, in its log
 				continue
 			}
 			if it.entry.Pos.Seq <= sub.skip {
