@@ -271,3 +271,47 @@ func TestTooManyTopics(t *testing.T) {
 	}
 	_ = hubtest.Connect
 }
+
+// lostBackend is a memory backend that, once lost is set, has lost its log
+// and cannot be reached: Follow says the log changed, Head fails.
+type lostBackend struct {
+	*hub.Memory
+	lost  atomic.Bool
+	heads atomic.Int64
+}
+
+var errUnreachable = errors.New("unreachable")
+
+func (l *lostBackend) Follow(ctx context.Context, after hub.Pos) ([]hub.Entry, error) {
+	if l.lost.Load() {
+		return nil, hub.ErrEpoch
+	}
+	es, err := l.Memory.Follow(ctx, after)
+	if l.lost.Load() {
+		return nil, hub.ErrEpoch
+	}
+	return es, err
+}
+
+func (l *lostBackend) Head(ctx context.Context) (hub.Pos, error) {
+	if l.lost.Load() {
+		l.heads.Add(1)
+		return hub.Pos{}, errUnreachable
+	}
+	return l.Memory.Head(ctx)
+}
+
+// A backend that lost its log and cannot be reached is retried with
+// backoff, not in a busy loop.
+func TestLostBackendIsRetriedWithBackoff(t *testing.T) {
+	l := &lostBackend{Memory: hub.NewMemory(hub.Retention{})}
+	srv := startHub(t, l, hub.Options{}, lifecycle.Options{})
+	srv.connect(t, "", "t")
+	waitSubscribers(t, srv.h, "t", 1)
+	l.lost.Store(true)
+	publish(t, srv.h, "t", "wakes the follower") // the memory backend itself still takes it
+	time.Sleep(time.Second)
+	if n := l.heads.Load(); n > 20 {
+		t.Errorf("%d Head calls in 1 s against an unreachable backend: no backoff", n)
+	}
+}
