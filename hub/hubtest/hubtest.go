@@ -54,6 +54,19 @@ type Wiper interface {
 	Wipe(t *testing.T)
 }
 
+// A Rollbacker is a backend whose store can come back from a crash as of
+// an earlier snapshot (Redis restarted from an RDB file, or failed over to
+// a lagging replica), losing what was stored since. Run checks that such a
+// backend never reuses a lost position: the case that needs it is skipped
+// for backends that are not Rollbackers.
+type Rollbacker interface {
+	hub.Backend
+	// Snapshot records the store's state.
+	Snapshot(t *testing.T)
+	// Rollback crashes the store and brings it back as of the snapshot.
+	Rollback(t *testing.T)
+}
+
 type testCase struct {
 	name      string
 	retention hub.Retention
@@ -284,6 +297,7 @@ var cases = []testCase{
 	{name: "append-cost-does-not-grow-with-history", runAll: appendCostIsFlat},
 	{name: "idle-topic-is-freed-and-reported", retention: hub.Retention{IdleTTL: 200 * time.Millisecond}, run: idleTopicFreed},
 	{name: "follow-and-range-refuse-a-wiped-log", run: wipedLog},
+	{name: "a-rolled-back-log-is-a-new-log", run: rolledBackLog},
 	{name: "hub-resumes-while-publishing", retention: hub.Retention{MaxLen: 100000}, run: resumeWhilePublishing},
 	{name: "hub-reset-when-history-is-gone", retention: hub.Retention{MaxLen: 3}, run: resetWhenHistoryGone},
 }
@@ -386,6 +400,45 @@ func wipedLog(t *testing.T, b hub.Backend) {
 	}
 	if _, err := b.Follow(ctx(t), old.Pos); !errors.Is(err, hub.ErrEpoch) {
 		t.Errorf("Follow from the lost log: %v, want ErrEpoch", err)
+	}
+}
+
+// rolledBackLog: positions acknowledged after the snapshot are lost in a
+// rollback; the backend must not give them to other events, nor let a
+// replay skip over the loss: what it appends next is in another log (a new
+// epoch), and Follow and Range refuse the lost positions.
+func rolledBackLog(t *testing.T, b hub.Backend) {
+	r, ok := b.(Rollbacker)
+	if !ok {
+		t.Skip("the backend cannot roll back (not a hubtest.Rollbacker)")
+	}
+	for i := range 3 {
+		mustAppend(t, b, "a", strconv.Itoa(i))
+	}
+	r.Snapshot(t)
+	var lost hub.Entry
+	for i := range 3 {
+		lost = mustAppend(t, b, "a", "lost"+strconv.Itoa(i))
+	}
+	r.Rollback(t)
+	var e hub.Entry
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var err error
+		if e, err = b.Append(ctx(t), "a", hub.Event{Data: []byte("after")}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Append after the rollback: %v", err)
+		}
+	}
+	if e.Pos.Epoch == lost.Pos.Epoch {
+		t.Fatalf("after the rollback, Append stored at %v, in the log that lost %v: the events lost are never reported", e.Pos, lost.Pos)
+	}
+	if _, _, err := b.Range(ctx(t), "a", lost.Pos, lost.Pos); !errors.Is(err, hub.ErrEpoch) {
+		t.Errorf("Range from a lost position: %v, want ErrEpoch", err)
+	}
+	if _, err := b.Follow(ctx(t), lost.Pos); !errors.Is(err, hub.ErrEpoch) {
+		t.Errorf("Follow from a lost position: %v, want ErrEpoch", err)
 	}
 }
 
