@@ -14,19 +14,21 @@ import (
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
-// ResetEventType is the type of the event a client gets instead of a
-// replay it cannot have: its Last-Event-ID is older than the history kept,
-// from another hub, or not an ID this hub wrote. The data says which
-// ("gap" or "unknown-id"); the event's ID is the hub's current position,
-// so the client's next reconnect resumes from here. A client that gets it
-// should reload its state from the source of truth (refetch the chat's
-// recent messages, say) instead of assuming it saw every event.
+// ResetEventType is the type of the event a client gets in place of events
+// it cannot have: its Last-Event-ID is older than the history kept, from
+// another hub or log, or not an ID this hub wrote; events were dropped from
+// its queue (Options.DropOldest); or the backend lost or rolled back its
+// data. The data says which kind (ResetGap or ResetUnknownID); the event's
+// ID is the position from which delivery goes on, so the client's next
+// reconnect resumes from there. A client that gets it should reload its
+// state from the source of truth (refetch the chat's recent messages, say)
+// instead of assuming it saw every event.
 const ResetEventType = "ssekit.reset"
 
 // The data of a reset event.
 const (
-	ResetGap       = "gap"        // events after the client's ID are no longer retained
-	ResetUnknownID = "unknown-id" // the ID is not from this hub's current log
+	ResetGap       = "gap"        // events the client did not get are no longer retained, or were dropped
+	ResetUnknownID = "unknown-id" // the ID is not from the current log, or the log was replaced
 )
 
 // Errors.
@@ -39,6 +41,9 @@ var (
 	ErrClosed = errors.New("hub: closed")
 	// ErrNoTopic is returned for an empty topic name.
 	ErrNoTopic = errors.New("hub: empty topic")
+	// ErrTooManyTopics is returned by Serve for more than
+	// Options.MaxTopics topics.
+	ErrTooManyTopics = errors.New("hub: too many topics")
 )
 
 // Options configures a Hub. The zero value means the defaults.
@@ -48,16 +53,28 @@ type Options struct {
 	QueueLen int
 	// DropOldest makes a full queue drop its oldest event (counted in
 	// Stats.Dropped) instead of ending the session with ErrSlowSubscriber.
-	// The client then misses events without being told; the default, which
-	// lets it resume from its Last-Event-ID, loses nothing.
+	// The client then gets a reset event (data ResetGap) where events were
+	// dropped. The default ends the session: its client resumes from its
+	// Last-Event-ID and loses nothing.
 	DropOldest bool
-	// Logger receives warnings about the backend (unreachable, lost its
-	// data). Default: nothing is logged.
+	// MaxTopics bounds how many topics one Serve call subscribes to: one
+	// reconnect replays each of them. Default 64.
+	MaxTopics int
+	// OnSubscribe, when set, is called by Serve once s is subscribed to
+	// topics and its replay is written: every event published after it
+	// returns reaches s. It runs on the session's goroutine and must not
+	// block. Default: none.
+	OnSubscribe func(s *lifecycle.Session, topics []string)
+	// Logger receives warnings about the backend (unreachable, lost or
+	// rolled back its data). Default slog.Default().
 	Logger *slog.Logger
 }
 
 // DefaultQueueLen is Options.QueueLen's default.
 const DefaultQueueLen = 1024
+
+// DefaultMaxTopics is Options.MaxTopics's default.
+const DefaultMaxTopics = 64
 
 // A Hub delivers events published on topics to every session subscribed to
 // them, replays what a reconnecting client missed, and isolates slow
@@ -68,10 +85,11 @@ type Hub struct {
 	opts Options
 	log  *slog.Logger
 
-	ctx    context.Context // canceled by Close
-	cancel context.CancelFunc
-	ready  chan struct{} // closed once head is known
-	done   chan struct{} // closed when the dispatcher has returned
+	ctx         context.Context // canceled by Close
+	cancel      context.CancelFunc
+	ready       chan struct{} // closed once head is known
+	startFailed atomic.Bool   // before ready, the backend failed or took over startSlow
+	done        chan struct{} // closed when the dispatcher has returned
 
 	mu     sync.Mutex
 	head   Pos                                 // the last position delivered to subscribers
@@ -86,9 +104,12 @@ func New(b Backend, opts Options) *Hub {
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = DefaultQueueLen
 	}
+	if opts.MaxTopics <= 0 {
+		opts.MaxTopics = DefaultMaxTopics
+	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
@@ -104,7 +125,9 @@ func New(b Backend, opts Options) *Hub {
 
 // Close stops the hub: Serve returns ErrClosed to every subscriber (ending
 // their sessions when their handlers return it), and Publish fails. It does
-// not close the backend. Close waits for the hub's goroutine to return.
+// not close the backend. Close waits for the hub's goroutine to return,
+// which it does at once when the backend honours contexts (both here do,
+// even while Redis does not answer).
 func (h *Hub) Close() error {
 	h.cancel()
 	<-h.done
@@ -113,8 +136,14 @@ func (h *Hub) Close() error {
 
 // Publish stores ev on topic and returns its position, once the backend
 // has it: every subscriber of topic then receives it, on every hub instance
-// sharing the backend. An error means it was not stored; nothing is
-// acknowledged that was not stored. ev.Type must not contain CR or LF.
+// sharing the backend. ev.Type must not contain CR or LF. It returns when
+// ctx is done, even while the backend does not answer.
+//
+// An error means the event may or may not have been stored, and was not
+// stored twice: a reply can be lost after the backend stored it. To retry
+// without risking a duplicate, give the event a Token and publish it again
+// with the same Token within TokenTTL. A nil error means every subscriber
+// will receive it, or a reset event in its place.
 func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (Pos, error) {
 	if topic == "" {
 		return Pos{}, ErrNoTopic
@@ -136,31 +165,51 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (Pos, error) 
 
 // Serve subscribes s to topics and writes their events to it until the
 // session ends (it then returns nil) or the hub is closed (ErrClosed). Call
-// it from a lifecycle.Handler; return what it returns.
+// it from a lifecycle.Handler; return what it returns. It is safe to call
+// from many sessions at once.
 //
 // A client reconnecting with a Last-Event-ID first gets every event of its
 // topics published after that ID, then the live events, with none missed
-// and none twice at the seam. If the hub no longer has all of them (or the
-// ID is not one of its own), the client gets one event of ResetEventType
-// instead, then the live events.
+// and none twice at the seam. A long replay is read from the backend page
+// by page before the session joins the live events, so a client that reads
+// faster than events are published always catches up. If the hub no longer
+// has all of them (or the ID is not one of its own), the client gets one
+// event of ResetEventType instead, then the live events.
 //
 // Events queue per subscriber (Options.QueueLen) and go out in bursts: one
 // write and one flush for everything queued. A subscriber whose queue
 // overflows is ended with ErrSlowSubscriber (or loses its oldest events,
-// with Options.DropOldest); no subscriber ever waits for another.
+// with Options.DropOldest, and gets a reset event in their place); no
+// subscriber ever waits for another.
 func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
 	topics = slices.Compact(slices.Sorted(slices.Values(topics)))
 	if len(topics) == 0 || topics[0] == "" {
 		return ErrNoTopic
 	}
+	if len(topics) > h.opts.MaxTopics {
+		return ErrTooManyTopics
+	}
+	waited := false
 	select {
 	case <-h.ready:
-	case <-s.Done():
-		return nil
-	case <-h.ctx.Done():
-		return ErrClosed
+	default:
+		waited = true
+		select {
+		case <-h.ready:
+		case <-s.Done():
+			return nil
+		case <-h.ctx.Done():
+			return ErrClosed
+		}
 	}
 	sub := newSubscriber(h, s, topics)
+	r := replayer{h: h, sub: sub, page: replayPage}
+	id := s.LastEventID()
+	if id != "" {
+		r.start(id)
+		r.catchUp()
+	}
+
 	h.mu.Lock()
 	for _, t := range topics {
 		subs := h.topics[t]
@@ -174,8 +223,17 @@ func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
 	h.mu.Unlock()
 	defer h.unsubscribe(sub)
 
-	if id := s.LastEventID(); id != "" {
-		h.replay(sub, id, head)
+	switch {
+	case id != "":
+		r.finish(head)
+	case waited && h.startFailed.Load():
+		// The session opened while the hub could not reach the backend:
+		// events may have been published between then and head.
+		h.stats.gaps.Add(1)
+		sub.sendReset(head, ResetGap)
+	}
+	if h.opts.OnSubscribe != nil && s.Err() == nil {
+		h.opts.OnSubscribe(s, topics)
 	}
 	return sub.run()
 }
@@ -192,78 +250,10 @@ func (h *Hub) unsubscribe(sub *subscriber) {
 	h.stats.queued.Add(-int64(sub.drain()))
 }
 
-// replayBatch is how many replayed events go out in one write.
-const replayBatch = 256
-
-// replay sends sub's session what it missed after id, up to head, or a
-// reset event.
-func (h *Hub) replay(sub *subscriber, id string, head Pos) {
-	s := sub.s
-	p, err := ParsePos(id)
-	if err != nil || p.Epoch != head.Epoch {
-		h.stats.gaps.Add(1)
-		sub.sendReset(head, ResetUnknownID)
-		return
-	}
-	if p.Seq > head.Seq {
-		// An ID from ahead of this instance: another instance on the same
-		// backend delivered it, and this one has not followed that far
-		// yet. What comes after it is on its way through the queue; skip
-		// up to it. An ID ahead of the backend itself is made up.
-		bh, err := h.b.Head(s.Context())
-		if err != nil {
-			s.CloseWithError(fmt.Errorf("hub: replay: %w", err))
-			return
-		}
-		if bh.Epoch != p.Epoch || bh.Seq < p.Seq {
-			h.stats.gaps.Add(1)
-			sub.sendReset(head, ResetUnknownID)
-			return
-		}
-		sub.skip = p.Seq
-		h.stats.replays.Add(1)
-		return
-	}
-	if p.Seq == head.Seq {
-		h.stats.replays.Add(1)
-		return
-	}
-	var all []Entry
-	for _, t := range sub.topics {
-		es, complete, err := h.b.Range(s.Context(), t, p, head)
-		if errors.Is(err, ErrEpoch) {
-			h.stats.gaps.Add(1)
-			sub.sendReset(head, ResetUnknownID)
-			return
-		}
-		if err != nil {
-			// The client keeps its Last-Event-ID and tries again.
-			s.CloseWithError(fmt.Errorf("hub: replay: %w", err))
-			return
-		}
-		if !complete {
-			h.stats.gaps.Add(1)
-			sub.sendReset(head, ResetGap)
-			return
-		}
-		all = append(all, es...)
-	}
-	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Pos.Seq, b.Pos.Seq) })
-	h.stats.replays.Add(1)
-	h.stats.replayed.Add(int64(len(all)))
-	evs := make([]lifecycle.Event, 0, min(len(all), replayBatch))
-	for len(all) > 0 {
-		n := min(len(all), replayBatch)
-		evs = evs[:0]
-		for _, e := range all[:n] {
-			evs = append(evs, eventOf(e))
-		}
-		if s.SendBatch(evs) != nil {
-			return // the session ended
-		}
-		all = all[n:]
-	}
-	return
+func (h *Hub) headPos() Pos {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.head
 }
 
 func eventOf(e Entry) lifecycle.Event {
@@ -274,20 +264,9 @@ func eventOf(e Entry) lifecycle.Event {
 // of its topic, until Close.
 func (h *Hub) dispatch() {
 	defer close(h.done)
-	var head Pos
-	for wait := newBackoff(); ; {
-		p, err := h.b.Head(h.ctx)
-		if err == nil {
-			head = p
-			break
-		}
-		if h.ctx.Err() != nil {
-			return
-		}
-		h.log.Warn("hub: backend unreachable; retrying", "err", err)
-		if !wait.sleep(h.ctx) {
-			return
-		}
+	head, ok := h.backendHead("hub: backend unreachable; retrying")
+	if !ok {
+		return
 	}
 	h.mu.Lock()
 	h.head = head
@@ -302,12 +281,13 @@ func (h *Hub) dispatch() {
 		}
 		switch {
 		case errors.Is(err, ErrEpoch):
-			// The backend lost its data (a Redis emptied or replaced):
-			// positions start over in a new log, and every subscriber is
-			// told that it may have missed events.
-			p, herr := h.b.Head(h.ctx)
-			if herr != nil {
-				continue
+			// The backend lost its data or rolled back (a Redis emptied,
+			// replaced, or restored from an older snapshot): positions
+			// start over in a new log, and every subscriber is told that
+			// it may have missed events.
+			p, ok := h.backendHead("hub: backend unreachable after its log changed; retrying")
+			if !ok {
+				return
 			}
 			h.log.Warn("hub: the backend's log was replaced; subscribers get a reset event", "old", head, "new", p)
 			head = h.restart(p)
@@ -320,52 +300,118 @@ func (h *Hub) dispatch() {
 			continue
 		}
 		wait.reset()
-		head = h.deliver(entries)
+		head = h.deliver(head, entries)
 	}
 }
 
-// deliver queues entries for their subscribers and returns the new head.
-func (h *Hub) deliver(entries []Entry) Pos {
+// startSlow is how long the hub's first call to the backend may take before
+// the sessions that opened meanwhile get a reset event: the backend was not
+// reachable when they opened.
+const startSlow = time.Second
+
+// backendHead asks the backend for its head until it answers, backing off
+// and logging msg meanwhile. It returns false once the hub is closed.
+func (h *Hub) backendHead(msg string) (Pos, bool) {
+	for wait := newBackoff(); ; {
+		start := time.Now()
+		p, err := h.b.Head(h.ctx)
+		if time.Since(start) > startSlow {
+			h.startFailed.Store(true)
+		}
+		if err == nil {
+			return p, true
+		}
+		if h.ctx.Err() != nil {
+			return Pos{}, false
+		}
+		h.startFailed.Store(true)
+		h.log.Warn(msg, "err", err)
+		if !wait.sleep(h.ctx) {
+			return Pos{}, false
+		}
+	}
+}
+
+// deliver queues entries, which follow head, for their subscribers and
+// returns the new head. Entries the feed skipped are filled in first.
+func (h *Hub) deliver(head Pos, entries []Entry) Pos {
+	for len(entries) > 0 {
+		if e := entries[0]; e.Pos.Seq > head.Seq+1 {
+			head = h.fill(head, Pos{Seq: e.Pos.Seq - 1, Epoch: e.Pos.Epoch})
+		}
+		h.mu.Lock()
+		for len(entries) > 0 && entries[0].Pos.Seq <= head.Seq+1 {
+			e := entries[0]
+			entries = entries[1:]
+			if e.Pos.Seq <= head.Seq {
+				continue
+			}
+			for sub := range h.topics[e.Topic] {
+				sub.push(item{entry: e})
+			}
+			head = e.Pos
+		}
+		h.head = head
+		h.mu.Unlock()
+	}
+	return head
+}
+
+// fill delivers what the feed skipped, after `from` up to upTo, from the
+// histories of the topics that have subscribers. A subscriber with a topic
+// whose history no longer has all of it (or that could not be read) gets a
+// reset event at upTo instead of any of it. The backend is read without
+// holding h.mu.
+func (h *Hub) fill(from, upTo Pos) Pos {
+	h.mu.Lock()
+	topics := make([]string, 0, len(h.topics))
+	for t := range h.topics {
+		topics = append(topics, t)
+	}
+	h.mu.Unlock()
+
+	type result struct {
+		entries  []Entry
+		complete bool
+	}
+	got := make(map[string]result, len(topics))
+	for _, t := range topics {
+		es, complete, err := h.b.Range(h.ctx, t, from, upTo)
+		if err != nil {
+			h.log.Warn("hub: reading a topic's history failed; its subscribers get a reset event", "topic", t, "err", err)
+			complete = false
+		}
+		got[t] = result{es, complete}
+	}
+
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, e := range entries {
-		if e.Pos.Seq <= h.head.Seq {
-			continue
-		}
-		if e.Pos.Seq > h.head.Seq+1 {
-			h.fillLocked(Pos{Seq: e.Pos.Seq - 1, Epoch: e.Pos.Epoch})
-		}
-		for sub := range h.topics[e.Topic] {
-			sub.push(item{entry: e})
-		}
-		h.head = e.Pos
-	}
-	return h.head
-}
-
-// fillLocked delivers what the feed skipped, up to upTo, from the histories
-// of the topics that have subscribers; subscribers of a topic whose history
-// no longer has it get a reset event. h.mu must be held.
-func (h *Hub) fillLocked(upTo Pos) {
+	reset := map[*subscriber]bool{}
 	var all []Entry
 	for t, subs := range h.topics {
-		es, complete, err := h.b.Range(h.ctx, t, h.head, upTo)
-		if err != nil || !complete {
+		r, ok := got[t]
+		if !ok || !r.complete {
 			for sub := range subs {
-				h.stats.gaps.Add(1)
-				sub.push(item{reset: ResetGap, at: upTo})
+				reset[sub] = true
 			}
 			continue
 		}
-		all = append(all, es...)
+		all = append(all, r.entries...)
+	}
+	for sub := range reset {
+		h.stats.gaps.Add(1)
+		sub.push(item{reset: ResetGap, at: upTo})
 	}
 	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Pos.Seq, b.Pos.Seq) })
 	for _, e := range all {
 		for sub := range h.topics[e.Topic] {
-			sub.push(item{entry: e})
+			if !reset[sub] {
+				sub.push(item{entry: e})
+			}
 		}
 	}
 	h.head = upTo
+	return upTo
 }
 
 // restart moves the hub to a new log at p, telling every subscriber.

@@ -32,8 +32,8 @@ func startHub(t *testing.T, b hub.Backend, opts hub.Options, lopts lifecycle.Opt
 	t.Helper()
 	srv := &server{ended: make(chan lifecycle.CloseInfo, 1024)}
 	lopts.OnClose = func(_ *lifecycle.Session, info lifecycle.CloseInfo) { srv.ended <- info }
+	t.Cleanup(func() { b.Close() }) // after the hub's
 	srv.h, srv.addr = hubtest.ServeWith(t, b, opts, lopts)
-	t.Cleanup(func() { b.Close() })
 	return srv
 }
 

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -12,34 +13,76 @@ import (
 // instance. Its history is lost when the process exits; a client resuming
 // with an ID from before then is told with a reset event. It is safe for
 // concurrent use.
+//
+// Append, trimming and Follow cost O(1) per event, Range O(log n + k) for k
+// entries out of n retained. Topics idle for Retention.Idle are freed.
+//
+// Every entry appended stays on the feed until each hub following it (each
+// context passed to Follow) has taken it: a publisher that outruns the
+// hubs waits in Append for the feed to drain. A follower that has not
+// called Follow for a second stops counting, so a hub that is gone never
+// holds up Append for longer than that.
 type Memory struct {
-	ret Retention
+	ret  Retention
+	idle time.Duration
 
-	mu     sync.Mutex
-	epoch  uint64
-	seq    uint64
-	topics map[string]*memTopic
-	feed   []Entry       // the last feedLen entries of every topic, oldest first
-	wake   chan struct{} // closed and replaced by every Append
-	closed bool
+	mu        sync.Mutex
+	epoch     uint64
+	seq       uint64
+	topics    map[string]*memTopic
+	idleFirst *memTopic // topics by last append, least recent first
+	idleLast  *memTopic
+	feed      ring          // the last entries of every topic, oldest first
+	wake      chan struct{} // closed and replaced by every Append
+	progress  chan struct{} // closed and replaced when a follower asks for more
+	followers map[context.Context]*follower
+	tokens    map[string]Entry
+	tokenQ    []tokenRec // tokens by age
+	seed      maphash.Seed
+	tombs     [tombBuckets]uint64 // by bucket: the last Seq of a freed topic
+	closed    bool
 }
 
 type memTopic struct {
-	entries []Entry // oldest first
-	trimmed uint64  // the highest Seq dropped from entries
+	name       string
+	entries    ring
+	trimmed    uint64 // the highest Seq dropped from entries
+	last       time.Time
+	prev, next *memTopic // in the idle list
 }
 
-// feedLen bounds the memory backend's feed: a hub that falls further behind
-// fills the gap from the topics' histories.
-const feedLen = 4096
+type follower struct {
+	after uint64    // what it has taken
+	seen  time.Time // when it last called Follow
+	in    int       // calls in progress
+}
+
+type tokenRec struct {
+	at    time.Time
+	token string
+}
+
+// feedLen bounds the memory backend's feed.
+const feedLen = 1 << 14
+
+// followerTimeout is how long a follower that does not call Follow keeps
+// holding up Append.
+const followerTimeout = time.Second
+
+// tombBuckets is how many marks of freed topics a backend keeps.
+const tombBuckets = 4096
 
 // NewMemory returns an in-memory backend keeping r of each topic.
 func NewMemory(r Retention) *Memory {
 	return &Memory{
-		ret:    r.WithDefaults(),
-		epoch:  newEpoch(),
-		topics: make(map[string]*memTopic),
-		wake:   make(chan struct{}),
+		ret:       r.WithDefaults(),
+		idle:      r.Idle(),
+		epoch:     newEpoch(),
+		topics:    make(map[string]*memTopic),
+		wake:      make(chan struct{}),
+		progress:  make(chan struct{}),
+		followers: make(map[context.Context]*follower),
+		seed:      maphash.MakeSeed(),
 	}
 }
 
@@ -49,77 +92,212 @@ func newEpoch() uint64 { return 1 + rand.Uint64N(1<<52-1) }
 
 var errMemoryClosed = errors.New("hub: memory backend closed")
 
+func (m *Memory) bucket(topic string) int { return int(maphash.String(m.seed, topic) % tombBuckets) }
+
 // Append implements Backend.
-func (m *Memory) Append(_ context.Context, topic string, ev Event) (Entry, error) {
+func (m *Memory) Append(ctx context.Context, topic string, ev Event) (Entry, error) {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return Entry{}, errMemoryClosed
+	if ev.Token != "" {
+		m.expireTokensLocked(now)
+		if e, ok := m.tokens[ev.Token]; ok {
+			return e, nil
+		}
+	}
+	for {
+		if m.closed {
+			return Entry{}, errMemoryClosed
+		}
+		if m.feed.len() < feedLen || !m.behindLocked(now) {
+			break
+		}
+		progress := m.progress
+		m.mu.Unlock()
+		t := time.NewTimer(followerTimeout / 4)
+		select {
+		case <-progress:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		m.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return Entry{}, err
+		}
+		now = time.Now()
 	}
 	m.seq++
 	p := Pos{Seq: m.seq, Epoch: m.epoch}
 	e := Entry{Pos: p, ID: p.String(), Topic: topic, Type: ev.Type, Data: append([]byte(nil), ev.Data...), Time: now}
 	t := m.topics[topic]
 	if t == nil {
-		t = &memTopic{}
+		t = &memTopic{name: topic, trimmed: m.tombs[m.bucket(topic)]}
 		m.topics[topic] = t
+	} else {
+		m.unlinkLocked(t)
 	}
-	t.entries = append(t.entries, e)
-	m.trimLocked(t, now)
-	if len(m.feed) >= feedLen {
-		n := copy(m.feed, m.feed[len(m.feed)-feedLen/2:])
-		clear(m.feed[n:])
-		m.feed = m.feed[:n]
+	t.last = now
+	m.linkLocked(t)
+	if t.entries.len() == m.ret.MaxLen {
+		t.trimmed = t.entries.pop().Pos.Seq
 	}
-	m.feed = append(m.feed, e)
+	t.entries.push(e, m.ret.MaxLen)
+	m.trimAgeLocked(t, now)
+	m.sweepLocked(now)
+	if m.feed.len() == feedLen {
+		m.feed.pop()
+	}
+	m.feed.push(e, feedLen)
+	if ev.Token != "" {
+		if m.tokens == nil {
+			m.tokens = make(map[string]Entry)
+		}
+		m.tokens[ev.Token] = e
+		m.tokenQ = append(m.tokenQ, tokenRec{now, ev.Token})
+	}
 	close(m.wake)
 	m.wake = make(chan struct{})
 	return e, nil
 }
 
-// trimLocked drops what t may no longer keep.
-func (m *Memory) trimLocked(t *memTopic, now time.Time) {
-	drop := max(len(t.entries)-m.ret.MaxLen, 0)
-	if m.ret.MaxAge > 0 {
-		for drop < len(t.entries) && now.Sub(t.entries[drop].Time) > m.ret.MaxAge {
-			drop++
+// behindLocked reports whether a follower still needs the feed's oldest
+// entry, forgetting followers that stopped calling Follow.
+func (m *Memory) behindLocked(now time.Time) bool {
+	oldest := m.feed.at(0).Pos.Seq
+	for ctx, f := range m.followers {
+		if f.in == 0 && now.Sub(f.seen) > followerTimeout {
+			delete(m.followers, ctx)
+			continue
+		}
+		if f.after < oldest {
+			return true
 		}
 	}
-	if drop == 0 {
+	return false
+}
+
+func (m *Memory) expireTokensLocked(now time.Time) {
+	n := 0
+	for n < len(m.tokenQ) && now.Sub(m.tokenQ[n].at) >= TokenTTL {
+		delete(m.tokens, m.tokenQ[n].token)
+		n++
+	}
+	if n > 0 {
+		m.tokenQ = append(m.tokenQ[:0], m.tokenQ[n:]...)
+	}
+}
+
+// trimAgeLocked drops t's entries older than MaxAge.
+func (m *Memory) trimAgeLocked(t *memTopic, now time.Time) {
+	if m.ret.MaxAge <= 0 {
 		return
 	}
-	t.trimmed = t.entries[drop-1].Pos.Seq
-	n := copy(t.entries, t.entries[drop:])
-	clear(t.entries[n:])
-	t.entries = t.entries[:n]
+	for t.entries.len() > 0 && now.Sub(t.entries.at(0).Time) > m.ret.MaxAge {
+		t.trimmed = t.entries.pop().Pos.Seq
+	}
+}
+
+// sweepLocked frees topics idle for longer than m.idle, remembering their
+// last position in their bucket.
+func (m *Memory) sweepLocked(now time.Time) {
+	if m.idle <= 0 {
+		return
+	}
+	for t := m.idleFirst; t != nil && now.Sub(t.last) > m.idle; t = m.idleFirst {
+		last := t.trimmed
+		if n := t.entries.len(); n > 0 {
+			last = t.entries.at(n - 1).Pos.Seq
+		}
+		b := m.bucket(t.name)
+		m.tombs[b] = max(m.tombs[b], last)
+		m.unlinkLocked(t)
+		delete(m.topics, t.name)
+	}
+}
+
+func (m *Memory) linkLocked(t *memTopic) {
+	t.prev, t.next = m.idleLast, nil
+	if m.idleLast != nil {
+		m.idleLast.next = t
+	} else {
+		m.idleFirst = t
+	}
+	m.idleLast = t
+}
+
+func (m *Memory) unlinkLocked(t *memTopic) {
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else {
+		m.idleFirst = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	} else {
+		m.idleLast = t.prev
+	}
+	t.prev, t.next = nil, nil
 }
 
 // Range implements Backend.
 func (m *Memory) Range(_ context.Context, topic string, after, upTo Pos) ([]Entry, bool, error) {
+	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if after.Epoch != m.epoch {
 		return nil, false, ErrEpoch
 	}
+	m.sweepLocked(now)
 	t := m.topics[topic]
 	if t == nil {
-		return nil, true, nil
+		return nil, m.tombs[m.bucket(topic)] <= after.Seq, nil
 	}
-	m.trimLocked(t, time.Now())
+	m.trimAgeLocked(t, now)
 	var out []Entry
-	for _, e := range t.entries {
-		if e.Pos.Seq > after.Seq && e.Pos.Seq <= upTo.Seq {
-			out = append(out, e)
+	for i := t.entries.after(after.Seq); i < t.entries.len(); i++ {
+		e := t.entries.at(i)
+		if e.Pos.Seq > upTo.Seq {
+			break
 		}
+		out = append(out, *e)
 	}
 	return out, t.trimmed <= after.Seq, nil
 }
 
+// followBatch bounds what one Follow returns.
+const followBatch = 4096
+
 // Follow implements Backend.
 func (m *Memory) Follow(ctx context.Context, after Pos) ([]Entry, error) {
-	for {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, errMemoryClosed
+	}
+	f := m.followers[ctx]
+	if f == nil {
+		f = &follower{}
+		m.followers[ctx] = f
+		context.AfterFunc(ctx, func() {
+			m.mu.Lock()
+			if m.followers[ctx] == f {
+				delete(m.followers, ctx)
+			}
+			m.mu.Unlock()
+		})
+	}
+	f.in++
+	defer func() {
 		m.mu.Lock()
+		f.in--
+		f.seen = time.Now()
+		m.mu.Unlock()
+	}()
+	f.after, f.seen = after.Seq, time.Now()
+	close(m.progress)
+	m.progress = make(chan struct{})
+	for {
 		if m.closed {
 			m.mu.Unlock()
 			return nil, errMemoryClosed
@@ -128,12 +306,15 @@ func (m *Memory) Follow(ctx context.Context, after Pos) ([]Entry, error) {
 			m.mu.Unlock()
 			return nil, ErrEpoch
 		}
-		if n := len(m.feed); n > 0 && m.feed[n-1].Pos.Seq > after.Seq {
+		if n := m.feed.len(); n > 0 && m.feed.at(n-1).Pos.Seq > after.Seq {
 			i := 0
-			if first := m.feed[0].Pos.Seq; after.Seq >= first {
+			if first := m.feed.at(0).Pos.Seq; after.Seq >= first {
 				i = int(after.Seq - first + 1)
 			}
-			out := append([]Entry(nil), m.feed[i:]...)
+			out := make([]Entry, 0, min(n-i, followBatch))
+			for ; i < n && len(out) < followBatch; i++ {
+				out = append(out, *m.feed.at(i))
+			}
 			m.mu.Unlock()
 			return out, nil
 		}
@@ -144,6 +325,7 @@ func (m *Memory) Follow(ctx context.Context, after Pos) ([]Entry, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		m.mu.Lock()
 	}
 }
 
@@ -161,6 +343,7 @@ func (m *Memory) Close() error {
 	if !m.closed {
 		m.closed = true
 		close(m.wake)
+		close(m.progress)
 	}
 	return nil
 }

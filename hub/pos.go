@@ -52,6 +52,12 @@ func ParsePos(s string) (Pos, error) {
 type Event struct {
 	Type string // the SSE event type; empty means "message"
 	Data []byte
+	// Token, when not empty, makes Publish idempotent: a Publish with the
+	// Token of one made less than TokenTTL ago stores nothing and returns
+	// that one's position. Set it (to a random value, say) to retry a
+	// Publish that failed without risking a duplicate. The Redis backend
+	// uses a random token when it is empty, for its own retries.
+	Token string
 }
 
 // Entry is a stored event.

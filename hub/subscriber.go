@@ -26,6 +26,7 @@ type subscriber struct {
 	mu         sync.Mutex
 	queue      []item
 	spare      []item // the writer's last batch, for reuse
+	gap        item   // with reset set: what DropOldest dropped, to send before the queue
 	overflowed bool
 	evs        []lifecycle.Event // the writer's encoding of a batch; writer only
 	skip       uint64            // entries up to this Seq are not sent (the client has them); writer only
@@ -50,9 +51,21 @@ func (sub *subscriber) push(it item) {
 			sub.s.CloseWithError(ErrSlowSubscriber) // never blocks
 			return
 		}
+		// The oldest goes; a reset event at its position takes the place
+		// of everything dropped before the rest of the queue is sent.
+		old := sub.queue[0]
 		n := copy(sub.queue, sub.queue[1:])
 		sub.queue[n] = item{}
 		sub.queue = sub.queue[:n]
+		reason := ResetGap
+		if old.reset == ResetUnknownID || sub.gap.reset == ResetUnknownID {
+			reason = ResetUnknownID
+		}
+		at := old.at
+		if old.reset == "" {
+			at = old.entry.Pos
+		}
+		sub.gap = item{reset: reason, at: at}
 		sub.h.stats.dropped.Add(1)
 		sub.h.stats.queued.Add(-1)
 	}
@@ -65,13 +78,14 @@ func (sub *subscriber) push(it item) {
 	}
 }
 
-// take returns everything queued, leaving the queue empty.
-func (sub *subscriber) take() []item {
+// take returns everything queued, leaving the queue empty, and the reset
+// to send before it if events were dropped.
+func (sub *subscriber) take() (batch []item, gap item) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	batch := sub.queue
-	sub.queue, sub.spare = sub.spare[:0], nil
-	return batch
+	batch, gap = sub.queue, sub.gap
+	sub.queue, sub.spare, sub.gap = sub.spare[:0], nil, item{}
+	return batch, gap
 }
 
 // drain empties the queue and returns how many items it held.
@@ -95,15 +109,24 @@ func (sub *subscriber) run() error {
 		case <-sub.h.ctx.Done():
 			return ErrClosed
 		}
-		batch := sub.take()
-		if len(batch) == 0 {
+		batch, gap := sub.take()
+		if len(batch) == 0 && gap.reset == "" {
 			continue
 		}
 		sub.h.stats.queued.Add(-int64(len(batch)))
 		evs := sub.evs[:0]
+		if gap.reset != "" && (gap.at.Seq > sub.skip || gap.reset == ResetUnknownID) {
+			// What DropOldest dropped, unless the client already has it.
+			sub.h.stats.gaps.Add(1)
+			evs = append(evs, resetEvent(gap.at, gap.reset))
+			if gap.reset == ResetUnknownID {
+				sub.skip = 0
+			}
+		}
 		for _, it := range batch {
 			if it.reset != "" {
 				evs = append(evs, resetEvent(it.at, it.reset))
+				sub.skip = 0 // what follows is after the reset, in its log
 				continue
 			}
 			if it.entry.Pos.Seq <= sub.skip {
@@ -130,6 +153,6 @@ func resetEvent(at Pos, reason string) lifecycle.Event {
 
 // sendReset writes a reset event at p. A failure ends the session, after
 // which run returns at once.
-func (sub *subscriber) sendReset(p Pos, reason string) {
-	sub.s.Send(resetEvent(p, reason))
+func (sub *subscriber) sendReset(p Pos, reason string) error {
+	return sub.s.Send(resetEvent(p, reason))
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +33,10 @@ type Factory func(t *testing.T, r hub.Retention) hub.Backend
 func Run(t *testing.T, newBackend Factory) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.runAll != nil {
+				tc.runAll(t, newBackend)
+				return
+			}
 			b := newBackend(t, tc.retention)
 			t.Cleanup(func() { b.Close() })
 			tc.run(t, b)
@@ -39,10 +44,34 @@ func Run(t *testing.T, newBackend Factory) {
 	}
 }
 
+// A Wiper is a backend that can lose all its data while in use, as a Redis
+// that is flushed or restarts empty. Run checks that such a backend
+// notices: the cases that need it are skipped for backends that are not
+// Wipers (the memory backend cannot lose its data while it runs).
+type Wiper interface {
+	hub.Backend
+	// Wipe deletes everything the backend stored.
+	Wipe(t *testing.T)
+}
+
+// A Rollbacker is a backend whose store can come back from a crash as of
+// an earlier snapshot (Redis restarted from an RDB file, or failed over to
+// a lagging replica), losing what was stored since. Run checks that such a
+// backend never reuses a lost position: the case that needs it is skipped
+// for backends that are not Rollbackers.
+type Rollbacker interface {
+	hub.Backend
+	// Snapshot records the store's state.
+	Snapshot(t *testing.T)
+	// Rollback crashes the store and brings it back as of the snapshot.
+	Rollback(t *testing.T)
+}
+
 type testCase struct {
 	name      string
 	retention hub.Retention
 	run       func(t *testing.T, b hub.Backend)
+	runAll    func(t *testing.T, newBackend Factory) // instead of run: makes its own backends
 }
 
 func ctx(t *testing.T) context.Context {
@@ -242,8 +271,175 @@ var cases = []testCase{
 			t.Errorf("Follow with another epoch: %v, want ErrEpoch", err)
 		}
 	}},
+	{name: "append-is-idempotent-by-token", run: func(t *testing.T, b hub.Backend) {
+		head := mustHead(t, b)
+		ev := hub.Event{Data: []byte("once"), Token: "token-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+		e1, err := b.Append(ctx(t), "a", ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, err := b.Append(ctx(t), "a", ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e1.Pos != e2.Pos {
+			t.Fatalf("two Appends with one Token stored at %v and %v", e1.Pos, e2.Pos)
+		}
+		other := mustAppend(t, b, "a", "other") // no token: a new event
+		if other.Pos.Seq != e1.Pos.Seq+1 {
+			t.Errorf("the next Append is at %v, want right after %v", other.Pos, e1.Pos)
+		}
+		got, _, err := b.Range(ctx(t), "a", head, other.Pos)
+		if err != nil || strings.Join(datas(got), ",") != "once,other" {
+			t.Errorf("history %v (%v), want [once other]", datas(got), err)
+		}
+	}},
+	{name: "append-cost-does-not-grow-with-history", runAll: appendCostIsFlat},
+	{name: "idle-topic-is-freed-and-reported", retention: hub.Retention{IdleTTL: 200 * time.Millisecond}, run: idleTopicFreed},
+	{name: "follow-and-range-refuse-a-wiped-log", run: wipedLog},
+	{name: "a-rolled-back-log-is-a-new-log", run: rolledBackLog},
 	{name: "hub-resumes-while-publishing", retention: hub.Retention{MaxLen: 100000}, run: resumeWhilePublishing},
 	{name: "hub-reset-when-history-is-gone", retention: hub.Retention{MaxLen: 3}, run: resetWhenHistoryGone},
+}
+
+// appendCostIsFlat compares what one Append allocates on a full topic of 8
+// entries and of 4,096: a backend that copies or rebuilds the history on
+// every Append allocates in proportion to it. (Counted, not timed: the
+// count does not depend on the machine's load.)
+func appendCostIsFlat(t *testing.T, newBackend Factory) {
+	perAppend := func(maxLen int) float64 {
+		b := newBackend(t, hub.Retention{MaxLen: maxLen})
+		defer b.Close()
+		for i := range maxLen + 1 {
+			mustAppend(t, b, "t", strconv.Itoa(i))
+		}
+		ev := hub.Event{Data: []byte("x")}
+		const n = 200
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range n {
+			if _, err := b.Append(ctx(t), "t", ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		return float64(after.TotalAlloc-before.TotalAlloc) / n
+	}
+	small, large := perAppend(8), perAppend(4096)
+	t.Logf("bytes allocated per Append: %.0f with 8 entries kept, %.0f with 4096", small, large)
+	if large > 2*small+1024 {
+		t.Errorf("an Append on a topic keeping 4096 entries allocates %.0f bytes, %.0f with 8: its cost grows with the history", large, small)
+	}
+}
+
+// idleTopicFreed: a topic with no event for IdleTTL is freed, and a replay
+// from before its end is reported incomplete, by Range and by a reset.
+func idleTopicFreed(t *testing.T, b hub.Backend) {
+	h, url := Serve(t, b)
+	first, err := h.Publish(ctx(t), "idle", hub.Event{Data: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := hub.Pos{Seq: first.Seq - 1, Epoch: first.Epoch}
+	time.Sleep(400 * time.Millisecond)
+	var complete bool
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		mustAppend(t, b, "busy", "y") // a backend may sweep on Append
+		var got []hub.Entry
+		got, complete, err = b.Range(ctx(t), "idle", before, mustHead(t, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 && !complete {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after IdleTTL, Range of the idle topic: %v, complete %v; want it freed, incomplete", datas(got), complete)
+		}
+	}
+	c := Connect(t, url, before.String(), "idle")
+	if ev := c.Next(t); ev.Type != hub.ResetEventType || ev.Data != hub.ResetGap {
+		t.Fatalf("resuming a freed topic: %+v, want a %s event %q", ev, hub.ResetEventType, hub.ResetGap)
+	}
+}
+
+// wipedLog: a backend that loses its data answers Follow and Range for
+// positions of the lost log with ErrEpoch, never with the new log's entries.
+func wipedLog(t *testing.T, b hub.Backend) {
+	w, ok := b.(Wiper)
+	if !ok {
+		t.Skip("the backend cannot lose its data while it runs (not a hubtest.Wiper)")
+	}
+	var old hub.Entry
+	for i := range 3 {
+		old = mustAppend(t, b, "a", strconv.Itoa(i))
+	}
+	following := make(chan error, 1)
+	go func() {
+		es, err := b.Follow(ctx(t), old.Pos)
+		if err == nil {
+			err = fmt.Errorf("Follow from the lost log returned %d entries of the new one", len(es))
+		}
+		following <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // Follow waits
+	w.Wipe(t)
+	for i := range 6 { // past the old position
+		mustAppend(t, b, "a", "new"+strconv.Itoa(i))
+	}
+	select {
+	case err := <-following:
+		if !errors.Is(err, hub.ErrEpoch) {
+			t.Errorf("Follow across the wipe: %v, want ErrEpoch", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Follow across the wipe did not return within 10 s")
+	}
+	if _, _, err := b.Range(ctx(t), "a", old.Pos, hub.Pos{Seq: old.Pos.Seq + 10, Epoch: old.Pos.Epoch}); !errors.Is(err, hub.ErrEpoch) {
+		t.Errorf("Range from the lost log: %v, want ErrEpoch", err)
+	}
+	if _, err := b.Follow(ctx(t), old.Pos); !errors.Is(err, hub.ErrEpoch) {
+		t.Errorf("Follow from the lost log: %v, want ErrEpoch", err)
+	}
+}
+
+// rolledBackLog: positions acknowledged after the snapshot are lost in a
+// rollback; the backend must not give them to other events, nor let a
+// replay skip over the loss: what it appends next is in another log (a new
+// epoch), and Follow and Range refuse the lost positions.
+func rolledBackLog(t *testing.T, b hub.Backend) {
+	r, ok := b.(Rollbacker)
+	if !ok {
+		t.Skip("the backend cannot roll back (not a hubtest.Rollbacker)")
+	}
+	for i := range 3 {
+		mustAppend(t, b, "a", strconv.Itoa(i))
+	}
+	r.Snapshot(t)
+	var lost hub.Entry
+	for i := range 3 {
+		lost = mustAppend(t, b, "a", "lost"+strconv.Itoa(i))
+	}
+	r.Rollback(t)
+	var e hub.Entry
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var err error
+		if e, err = b.Append(ctx(t), "a", hub.Event{Data: []byte("after")}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Append after the rollback: %v", err)
+		}
+	}
+	if e.Pos.Epoch == lost.Pos.Epoch {
+		t.Fatalf("after the rollback, Append stored at %v, in the log that lost %v: the events lost are never reported", e.Pos, lost.Pos)
+	}
+	if _, _, err := b.Range(ctx(t), "a", lost.Pos, lost.Pos); !errors.Is(err, hub.ErrEpoch) {
+		t.Errorf("Range from a lost position: %v, want ErrEpoch", err)
+	}
+	if _, err := b.Follow(ctx(t), lost.Pos); !errors.Is(err, hub.ErrEpoch) {
+		t.Errorf("Follow from a lost position: %v, want ErrEpoch", err)
+	}
 }
 
 // resumeWhilePublishing: a client reconnecting again and again while events

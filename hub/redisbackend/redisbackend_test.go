@@ -14,10 +14,14 @@ import (
 	"github.com/ssekit/ssekit/internal/redistest"
 )
 
+// Each case has its own redis-server, with RDB persistence, so that the
+// rollback case can crash it and bring it back from a snapshot.
 func TestBackend(t *testing.T) {
-	srv := redistest.Start(t)
 	hubtest.Run(t, func(t *testing.T, r hub.Retention) hub.Backend {
-		return redisbackend.New(srv.Client(t), redisbackend.Options{Prefix: redistest.Unique(t), Retention: r, Block: 200 * time.Millisecond})
+		srv := redistest.StartWith(t, redistest.RDB)
+		rdb, prefix := srv.Client(t), redistest.Unique(t)
+		b := redisbackend.New(rdb, redisbackend.Options{Prefix: prefix, Retention: r, Block: 200 * time.Millisecond})
+		return wiper{b, srv, rdb, prefix}
 	})
 }
 

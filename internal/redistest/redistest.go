@@ -1,6 +1,8 @@
 // Package redistest runs a real redis-server for tests, on a free port on
-// 127.0.0.1, with its data in a temporary directory (append-only file on,
-// so a restart keeps what was stored).
+// 127.0.0.1, with its data in a temporary directory (by default with the
+// append-only file on and fsync'd at every write, so a restart keeps what
+// was stored), and the faults tests put it through: stopped (SIGSTOP),
+// killed (SIGKILL), restarted, and behind a proxy that loses a reply.
 package redistest
 
 import (
@@ -13,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,17 +24,38 @@ import (
 
 // Server is a running redis-server.
 type Server struct {
-	Addr string // host:port on 127.0.0.1
-	dir  string
+	Addr    string // host:port on 127.0.0.1
+	dir     string
+	persist Persistence
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
 }
 
-// Start starts a redis-server, stopped at cleanup. Without redis-server in
-// PATH the test is skipped, or fails when the CI environment variable is
-// "true": CI must run everything.
+// Persistence is how a Server keeps its data across restarts.
+type Persistence int
+
+const (
+	// AOF: append-only file, fsync'd at every write: nothing acknowledged
+	// is lost, even by a kill.
+	AOF Persistence = iota
+	// RDB: snapshots, only when the test asks (SAVE): a restart after a
+	// kill comes back as of the last snapshot.
+	RDB
+	// None: a restart comes back empty.
+	None
+)
+
+// Start starts a redis-server with AOF persistence, stopped at cleanup.
+// Without redis-server in PATH the test is skipped, or fails when the CI
+// environment variable is "true": CI must run everything.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, AOF)
+}
+
+// StartWith is Start with the given persistence.
+func StartWith(t testing.TB, persist Persistence) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -45,7 +69,7 @@ func Start(t testing.TB) *Server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &Server{Addr: addr, dir: t.TempDir()}
+	s := &Server{Addr: addr, dir: t.TempDir(), persist: persist}
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +79,17 @@ func Start(t testing.TB) *Server {
 
 func (s *Server) start() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command("redis-server",
-		"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--save", "",
+		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning"}
+	switch s.persist {
+	case AOF:
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	case RDB:
+		args = append(args, "--appendonly", "no")
+	case None:
+		args = append(args, "--appendonly", "no", "--dbfilename", "never-saved.rdb")
+	}
+	cmd := exec.Command("redis-server", args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("redis-server: %w", err)
@@ -92,6 +123,7 @@ func (s *Server) Stop() {
 	if cmd == nil {
 		return
 	}
+	cmd.Process.Signal(syscall.SIGCONT) // in case it is paused
 	cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -103,6 +135,34 @@ func (s *Server) Stop() {
 	}
 }
 
+// Kill kills the server with SIGKILL, as a crash: what was not persisted
+// is lost.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+}
+
+// Pause stops the server with SIGSTOP: it keeps its connections and
+// answers nothing until Resume.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig os.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.cmd.Process.Signal(sig)
+	}
+}
+
 // Restart starts the stopped server again on the same address and data.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
@@ -111,9 +171,16 @@ func (s *Server) Restart(t testing.TB) {
 	}
 }
 
-// Client returns a client for the server, closed at cleanup.
+// Client returns a client for the server, closed at cleanup, configured
+// as the README recommends: redis.NewClient with the defaults (3 retries,
+// 3 s read timeout).
 func (s *Server) Client(t testing.TB) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	return ClientAt(t, s.Addr)
+}
+
+// ClientAt is Client for another address (a Proxy's).
+func ClientAt(t testing.TB, addr string) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
