@@ -122,12 +122,15 @@ func TestRequestIDLoggerRecovererRealIP(t *testing.T) {
 	base := mount(t, func(s *lifecycle.Session) error {
 		// RequestID keeps the ID in the request context, whose values
 		// reach the session's.
+		// ClientIPFromXFF, which trusts X-Forwarded-For only from the
+		// proxies named (here the test's own 127.0.0.1), keeps the client's
+		// address there too.
 		id := middleware.GetReqID(s.Context())
-		return s.Send(lifecycle.Event{Data: []byte("id=" + id + " from " + s.Request().RemoteAddr)})
-	}, ended.Hook(lifecycle.Options{}), middleware.RequestID, middleware.RealIP, logger, middleware.Recoverer)
-	_, data := firstEvent(t, base+"/sse/a", http.Header{"X-Real-Ip": {"203.0.113.7"}, "X-Request-Id": {"req-42"}})
+		return s.Send(lifecycle.Event{Data: []byte("id=" + id + " from " + middleware.GetClientIP(s.Context()))})
+	}, ended.Hook(lifecycle.Options{}), middleware.RequestID, middleware.ClientIPFromXFF("127.0.0.1/32"), logger, middleware.Recoverer)
+	_, data := firstEvent(t, base+"/sse/a", http.Header{"X-Forwarded-For": {"203.0.113.7"}, "X-Request-Id": {"req-42"}})
 	if data != "id=req-42 from 203.0.113.7" {
-		t.Errorf("data %q: want the request ID from the context and RealIP's address as RemoteAddr", data)
+		t.Errorf("data %q: want the request ID and the client IP from the context", data)
 	}
 	<-ended
 	deadline := time.Now().Add(5 * time.Second)

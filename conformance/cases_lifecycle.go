@@ -308,7 +308,7 @@ func lifecycleCases() []testCase {
 					select {
 					case <-s.Done():
 					default:
-						err = errors.New("Done is not closed after Close")
+						err = errors.New("after Close, Done is not closed")
 					}
 					if !errors.Is(s.Err(), lifecycle.ErrClosed) || context.Cause(s.Context()) != s.Err() {
 						err = errors.Join(err, fmt.Errorf("Err() = %v, Cause = %v; want ErrClosed for both",

@@ -3,6 +3,7 @@ package echoadapter_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -87,7 +88,13 @@ func mount(t *testing.T, h lifecycle.Handler, opts lifecycle.Options, mw ...echo
 func TestCORSRequestIDRecoverLogger(t *testing.T) {
 	var logs sessiontest.Buffer
 	base, _ := mount(t, hello, lifecycle.Options{},
-		middleware.Recover(), middleware.RequestID(), middleware.LoggerWithConfig(middleware.LoggerConfig{Output: &logs}),
+		middleware.Recover(), middleware.RequestID(), middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+			LogURI: true, LogStatus: true,
+			LogValuesFunc: func(_ echo.Context, v middleware.RequestLoggerValues) error {
+				fmt.Fprintf(&logs, "%s %d\n", v.URI, v.Status)
+				return nil
+			},
+		}),
 		middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: []string{"https://app.example"}}))
 	resp := sessiontest.Get(t, base+"/sse/a", http.Header{"Origin": {"https://app.example"}})
 	if data := sessiontest.FirstEvent(t, resp); data != "hello a" {
@@ -163,6 +170,7 @@ func TestTimeoutFailsLoudly(t *testing.T) {
 	base, _ := mount(t, func(s *lifecycle.Session) error {
 		ran <- struct{}{}
 		return hello(s)
+		//lint:ignore SA1019 Echo deprecates its Timeout middleware, but apps still mount it: it must be refused loudly
 	}, lifecycle.Options{Logger: slog.New(&logs)}, middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: 2 * time.Second}))
 	resp := sessiontest.Get(t, base+"/sse/a", nil)
 	io.Copy(io.Discard, resp.Body)

@@ -72,8 +72,11 @@ func (a *admission) leave(key string) {
 
 // ClientIP returns the host part of r.RemoteAddr: the default key of
 // Options.MaxSessionsPerKey. Behind a reverse proxy RemoteAddr is the
-// proxy's address; derive the key from a header the proxy sets instead (or
-// use a middleware, such as chi's RealIP, that rewrites RemoteAddr).
+// proxy's address. Derive the key instead from what your proxy sets, and
+// trust it only from the proxy's addresses: a client can send any
+// X-Forwarded-For it likes (which is why chi deprecates its RealIP; use
+// its ClientIPFromXFF with your proxies' ranges). Fiber's adapter uses
+// c.IP(), which honours Config.ProxyHeader and TrustedProxies.
 func ClientIP(r *Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -32,6 +32,10 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== staticcheck (pinned)"
+go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+"$(go env GOPATH)/bin/staticcheck" ./...
+
 echo "== ssebench -quick (smoke run: it must complete and produce numbers; no timing is checked)"
 bench_out=$(go run ./cmd/ssebench -quick -json)
 for field in '"throughput_events_per_s"' '"rss_bytes_per_conn"' '"p99_ms"' '"server_cpu_seconds"' '"allocs_per_heartbeat"' '"throughput_vs_raw"' '"deliveries_per_s"'; do

@@ -378,7 +378,7 @@ func wipedLog(t *testing.T, b hub.Backend) {
 	go func() {
 		es, err := b.Follow(ctx(t), old.Pos)
 		if err == nil {
-			err = fmt.Errorf("Follow from the lost log returned %d entries of the new one", len(es))
+			err = fmt.Errorf("following the lost log returned %d entries of the new one", len(es))
 		}
 		following <- err
 	}()
