@@ -1,0 +1,140 @@
+// Package readme_test compiles every Go snippet of the repository's
+// README.md, so that the documentation cannot drift from the API.
+package readme_test
+
+import (
+	"fmt"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// givens declares what the README's text says a snippet takes from its
+// surroundings ("the same ep as above", "your handler", a request's
+// context): nothing else may be undefined.
+const givens = `package snippets
+
+import (
+	"github.com/go-chi/chi/v5"
+	"github.com/gofiber/fiber/v2"
+	"github.com/labstack/echo/v4"
+
+	"github.com/ssekit/ssekit/lifecycle"
+)
+
+type price struct {
+	ID   string
+	JSON []byte
+}
+
+var (
+	prices  chan price         // a feed of prices, the Quick start's input
+	ep      *lifecycle.Endpoint // "the same ep as above"
+	handler lifecycle.Handler   // your handler
+	mux     *http.ServeMux
+	router  chi.Router
+	e       *echo.Echo
+	app     *fiber.App
+	r       *http.Request // the request, where a snippet says "e.g. in POST /publish"
+	body    []byte        // its body, likewise
+	addr    string        // where a harness listens
+)
+`
+
+// imports maps the package names snippets use to their import paths. Echo
+// and chi both name theirs middleware: the snippet's framework decides.
+var imports = map[string]string{
+	"context":        "context",
+	"http":           "net/http",
+	"log":            "log",
+	"time":           "time",
+	"testing":        "testing",
+	"lifecycle":      "github.com/ssekit/ssekit/lifecycle",
+	"nethttpadapter": "github.com/ssekit/ssekit/nethttpadapter",
+	"chiadapter":     "github.com/ssekit/ssekit/chiadapter",
+	"echoadapter":    "github.com/ssekit/ssekit/echoadapter",
+	"fiberadapter":   "github.com/ssekit/ssekit/fiberadapter",
+	"hub":            "github.com/ssekit/ssekit/hub",
+	"redisbackend":   "github.com/ssekit/ssekit/hub/redisbackend",
+	"listener":       "github.com/ssekit/ssekit/listener",
+	"conformance":    "github.com/ssekit/ssekit/conformance",
+	"redis":          "github.com/redis/go-redis/v9",
+	"chi":            "github.com/go-chi/chi/v5",
+	"echo":           "github.com/labstack/echo/v4",
+	"fiber":          "github.com/gofiber/fiber/v2",
+	"cors":           "github.com/gofiber/fiber/v2/middleware/cors",
+	"requestid":      "github.com/gofiber/fiber/v2/middleware/requestid",
+}
+
+var block = regexp.MustCompile("(?s)```go\n(.*?)```")
+
+func TestREADMESnippetsCompile(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Fatal("the go command is needed to build the README's snippets")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := block.FindAllSubmatch(readme, -1)
+	if len(blocks) < 8 {
+		t.Fatalf("found %d Go blocks in README.md; the pattern is broken", len(blocks))
+	}
+	dir, err := os.MkdirTemp(".", "_snippets") // inside the module, ignored by ./...
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	prelude := strings.Replace(givens, "import (\n", "import (\n\t\"net/http\"\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "givens.go"), []byte(prelude), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range blocks {
+		src, err := snippetFile(i+1, string(b[1]))
+		if err != nil {
+			t.Fatalf("README Go block %d: %v\n%s", i+1, err, b[1])
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("block%02d.go", i+1)), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "build", "-o", os.DevNull, "./"+filepath.Base(dir))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("README snippets do not compile (blockNN.go is the NNth Go block of README.md):\n%s", out)
+	}
+}
+
+// snippetFile makes block n a Go file: a function declaration stays as it
+// is; statements become the body of a function. A snippet must use what it
+// declares, as a reader's program would: an endpoint that is never mounted
+// does not compile.
+func snippetFile(n int, code string) (string, error) {
+	body := code
+	if !strings.HasPrefix(code, "func ") {
+		body = fmt.Sprintf("func block%02d() {\n%s\n}\n", n, code)
+	}
+	if _, err := parser.ParseFile(token.NewFileSet(), "", "package p\n"+body, 0); err != nil {
+		return "", err
+	}
+	var imp []string
+	for name, path := range imports {
+		if regexp.MustCompile(`\b` + name + `\.`).MatchString(code) {
+			imp = append(imp, fmt.Sprintf("\t%q", path))
+		}
+	}
+	if strings.Contains(code, "middleware.") {
+		path := "github.com/labstack/echo/v4/middleware"
+		if strings.Contains(code, "chi.") {
+			path = "github.com/go-chi/chi/v5/middleware"
+		}
+		imp = append(imp, fmt.Sprintf("\t%q", path))
+	}
+	sort.Strings(imp)
+	return fmt.Sprintf("package snippets\n\nimport (\n%s\n)\n\n%s", strings.Join(imp, "\n"), body), nil
+}
