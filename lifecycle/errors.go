@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Reasons a session ends. Session.Err, Context's cause and CloseInfo.Reason
@@ -83,6 +84,18 @@ func reason(sentinel, cause error) error {
 	}
 	return fmt.Errorf("%w: %w", sentinel, cause)
 }
+
+// endedError is what writes return once a session has ended: it matches
+// ErrEnded and wraps the reason. Its message names the package once:
+// "lifecycle: session ended: client went away: EOF".
+type endedError struct{ reason error }
+
+func (e endedError) Error() string {
+	return ErrEnded.Error() + ": " + strings.TrimPrefix(e.reason.Error(), "lifecycle: ")
+}
+
+func (e endedError) Is(target error) bool { return target == ErrEnded }
+func (e endedError) Unwrap() error        { return e.reason }
 
 // panicError is the cause recorded when a handler or hook panics.
 type panicError struct{ value any }

@@ -26,10 +26,12 @@ type Handler func(s *Session) error
 // sends it immediately).
 //
 // A session ends exactly once, for the first of these reasons: the client
-// goes away (ErrClientGone), the endpoint shuts down (ErrShutdown), a write
-// times out or fails (ErrWriteTimeout, ErrWriteFailed), the handler returns
-// or panics (ErrHandlerReturned, ErrHandlerPanicked), or Close or
-// CloseWithError is called. Once it has ended, Done is closed, Err reports
+// goes away (ErrClientGone), the endpoint shuts down (ErrShutdown), the
+// request's deadline passes (ErrDeadline), the session reaches
+// Options.MaxLifetime (ErrLifetime), a write times out or fails
+// (ErrWriteTimeout, ErrWriteFailed), the handler returns or panics
+// (ErrHandlerReturned, ErrHandlerPanicked), or Close or CloseWithError is
+// called (ErrClosed, or the error given). Once it has ended, Done is closed, Err reports
 // the reason, and every write method returns an error at once.
 type Session struct {
 	ep     *Endpoint
@@ -264,7 +266,7 @@ func isTimeout(err error) bool {
 // end records r as the reason and closes Done, unless the session has
 // already ended. It never blocks on a write.
 func (s *Session) end(r error) {
-	st := &endState{reason: r, sendErr: reason(ErrEnded, r)}
+	st := &endState{reason: r, sendErr: endedError{r}}
 	if s.ended.CompareAndSwap(nil, st) {
 		s.cancel(r)
 	}
