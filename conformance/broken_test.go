@@ -32,6 +32,7 @@ var brokenAdapters = []struct {
 	{"no-disconnect", []string{"client-close-while-idle", "client-reset-while-idle"}},
 	{"late-headers", []string{"headers-before-first-event"}},
 	{"interleaved-writes", []string{"concurrent-senders"}},
+	{"no-server-timeouts", []string{"server-read-timeout-no-false-end"}},
 }
 
 func TestSuiteCatchesBrokenAdapters(t *testing.T) {
@@ -78,12 +79,12 @@ func TestBrokenAdapterChild(t *testing.T) {
 		t.Skip("helper process of TestSuiteCatchesBrokenAdapters")
 	}
 	conformance.Run(t, conformance.Harness{Start: func(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.ServerConfig) string {
-		return startBroken(t, ep, route, kind)
+		return startBroken(t, ep, route, kind, cfg)
 	}})
 }
 
 // startBroken serves ep on net/http through a transport broken as kind says.
-func startBroken(t *testing.T, ep *lifecycle.Endpoint, route, kind string) string {
+func startBroken(t *testing.T, ep *lifecycle.Endpoint, route, kind string, cfg conformance.ServerConfig) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +116,10 @@ func startBroken(t *testing.T, ep *lifecycle.Endpoint, route, kind string) strin
 			pending.Wait() // no write may outlive the handler
 		}
 	})
-	srv := &http.Server{Handler: mux}
+	srv := &http.Server{Handler: mux, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout}
+	if kind == "no-server-timeouts" { // a harness that ignores ServerConfig's timeouts
+		srv.ReadTimeout, srv.WriteTimeout = 0, 0
+	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +137,14 @@ func lifecycleCases() []testCase {
 					<-s.Done()
 					return nil
 				}, rec.hook(lifecycle.Options{Heartbeat: -1}), ServerConfig{ReadTimeout: 200 * time.Millisecond})
+				// The server must apply the timeout, or this case proves
+				// nothing: a connection that sends no request is closed
+				// (after a 408, on some servers).
+				idle := srv.dial()
+				idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.ReadAll(idle.r); errors.Is(err, os.ErrDeadlineExceeded) {
+					c.Fatalf("a connection silent for 5 s was not closed: the harness ignores ServerConfig.ReadTimeout")
+				}
 				st := srv.connect(srv.url("a", ""), nil)
 				time.Sleep(1200 * time.Millisecond)
 				if _, closes := rec.counts(); closes != 0 {
