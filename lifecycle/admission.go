@@ -103,6 +103,7 @@ func (e *Endpoint) reject(ctx context.Context, t Transport, r *Request, why erro
 		}
 		_ = t.Flush()
 	}
+	e.counts.refused.Add(1)
 	e.opts.Logger.DebugContext(ctx, "sse: stream refused", "path", r.Path, "reason", why)
 	if e.opts.OnReject != nil {
 		e.hook("OnReject", r.Path, func() { e.opts.OnReject(r, why) })

@@ -25,6 +25,7 @@ type Endpoint struct {
 
 	sessions tracker.Set[*Session] // the open sessions; closed by Shutdown
 	admit    *admission            // the caps on open sessions
+	counts   counters              // for Stats
 }
 
 // NewEndpoint returns an Endpoint that serves h with opts. It panics if h is
@@ -124,6 +125,7 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 	if err := s.open(); err != nil {
 		info := s.release()
 		e.admit.leave(key)
+		e.counts.failed.Add(1)
 		// A response that cannot flush is a misconfiguration (a middleware
 		// that buffers), not a client leaving: say so loudly.
 		level := slog.LevelDebug
@@ -133,6 +135,7 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 		e.opts.Logger.Log(ctx, level, "sse: stream failed to open", "path", r.Path, "reason", info.Reason)
 		return
 	}
+	e.counts.opened.Add(1)
 	e.hook("OnOpen", r.Path, func() {
 		if e.opts.OnOpen != nil {
 			e.opts.OnOpen(s)
@@ -144,6 +147,7 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 	s.end(e.run(s))
 	info := s.release()
 	e.admit.leave(key)
+	e.counts.closed[reasonIndex(info.Reason)].Add(1)
 	e.opts.Logger.Debug("sse: session ended", "path", r.Path, "reason", info.Reason,
 		"duration", info.Duration, "events", info.Events, "bytes", info.Bytes)
 	e.hook("OnClose", r.Path, func() {

@@ -240,28 +240,14 @@ func (l *sessionLog) bye(sid string, at time.Time) {
 	}
 }
 
-// reasonName is the short name of a close reason, as /stats reports it.
+// reasonName is the short name of a close reason, as /stats reports it:
+// lifecycle's stable name, or "slow-subscriber" for a hub subscriber that
+// fell behind (its handler returned hub.ErrSlowSubscriber).
 func reasonName(err error) string {
-	for _, r := range []struct {
-		err  error
-		name string
-	}{
-		{lifecycle.ErrClientGone, "client-gone"},
-		{lifecycle.ErrShutdown, "shutdown"},
-		{lifecycle.ErrWriteTimeout, "write-timeout"},
-		{lifecycle.ErrWriteFailed, "write-failed"},
-		{lifecycle.ErrDeadline, "deadline"},
-		{lifecycle.ErrLifetime, "lifetime"},
-		{hub.ErrSlowSubscriber, "slow-subscriber"},
-		{lifecycle.ErrHandlerPanicked, "handler-panicked"},
-		{lifecycle.ErrHandlerReturned, "handler-returned"},
-		{lifecycle.ErrClosed, "closed"},
-	} {
-		if errors.Is(err, r.err) {
-			return r.name
-		}
+	if errors.Is(err, hub.ErrSlowSubscriber) {
+		return "slow-subscriber"
 	}
-	return "other"
+	return lifecycle.ReasonName(err)
 }
 
 func (l *sessionLog) closed(s *lifecycle.Session, info lifecycle.CloseInfo) {
