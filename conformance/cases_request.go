@@ -2,7 +2,9 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -92,6 +94,64 @@ func requestCases() []testCase {
 			"ssekit: the Last-Event-ID header, which the browser maintains, wins over the query parameter",
 			lifecycle.Options{}, "lastEventId=21", http.Header{"Last-Event-Id": {"22"}}, "22"),
 		{
+			name: "admit-refuses-before-the-stream",
+			rule: "Options.Admit: a refused stream gets the Refusal's status, headers and text body (403 for " +
+				"any other error) before anything of a stream is sent; its handler does not run, OnReject " +
+				"sees ErrRefused; an admitted stream opens as usual",
+			run: func(c *caseT) {
+				ran := make(chan string, 8)
+				rejected := make(chan error, 8)
+				srv := c.serve(func(s *lifecycle.Session) error {
+					ran <- s.Request().Param("name")
+					return s.Send(msg("welcome"))
+				}, lifecycle.Options{
+					Heartbeat: -1,
+					Admit: func(_ context.Context, r *lifecycle.Request) error {
+						switch r.Param("name") {
+						case "anonymous":
+							return &lifecycle.Refusal{Status: http.StatusUnauthorized, Message: "log in first",
+								Header: http.Header{"Www-Authenticate": {"Bearer"}}}
+						case "elsewhere":
+							return lifecycle.Refuse(http.StatusNotFound, "no such room")
+						case "broken":
+							return errors.New("the permission service is down")
+						}
+						return nil
+					},
+					OnReject: func(_ *lifecycle.Request, why error) { rejected <- why },
+				}, ServerConfig{})
+				for _, want := range []struct {
+					name, body, auth string
+					status           int
+				}{
+					{"anonymous", "log in first\n", "Bearer", http.StatusUnauthorized},
+					{"elsewhere", "no such room\n", "", http.StatusNotFound},
+					{"broken", "Forbidden\n", "", http.StatusForbidden},
+				} {
+					resp, body := srv.do(http.MethodGet, srv.url(want.name, ""), nil, "")
+					if resp.StatusCode != want.status || string(body) != want.body ||
+						resp.Header.Get("Www-Authenticate") != want.auth ||
+						strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+						c.Errorf("%s: %d %q %v, want %d %q WWW-Authenticate %q and no stream",
+							want.name, resp.StatusCode, body, resp.Header, want.status, want.body, want.auth)
+					}
+					if why := waitFor(c, rejected, 10*time.Second, "OnReject"); !errors.Is(why, lifecycle.ErrRefused) {
+						c.Errorf("%s: OnReject got %v, want ErrRefused", want.name, why)
+					}
+				}
+				if head, _ := srv.do(http.MethodHead, srv.url("anonymous", ""), nil, ""); head.StatusCode != http.StatusUnauthorized {
+					c.Errorf("HEAD of a refused stream: %d, want 401", head.StatusCode)
+				}
+				st := srv.connect(srv.url("member", ""), nil)
+				if ev := c.next(st, 10*time.Second); ev.Data != "welcome" {
+					c.Errorf("admitted stream: %s", show(ev))
+				}
+				if got := waitFor(c, ran, 10*time.Second, "the admitted handler"); got != "member" || len(ran) != 0 {
+					c.Errorf("the handler ran for %q (and %d more), want only member", got, len(ran))
+				}
+			},
+		},
+		{
 			name:  "middleware-values",
 			needs: []Capability{MiddlewareValues},
 			rule: "ssekit: what the framework's own middleware attaches to the request (Fiber's Locals, " +
@@ -99,6 +159,16 @@ func requestCases() []testCase {
 			run: func(c *caseT) {
 				values := map[string]any{"ssekit.test.user": "u-42", "ssekit.test.roles": "admin,ops"}
 				rec := newRecorder()
+				admitSaw := make(chan map[string]any, 1)
+				opts := rec.hook(lifecycle.Options{Heartbeat: -1})
+				opts.Admit = func(ctx context.Context, _ *lifecycle.Request) error {
+					seen := make(map[string]any)
+					for k := range values {
+						seen[k] = ctx.Value(k)
+					}
+					admitSaw <- seen
+					return nil
+				}
 				srv := c.serve(func(s *lifecycle.Session) error {
 					seen := make(map[string]any)
 					for k := range values {
@@ -106,8 +176,13 @@ func requestCases() []testCase {
 					}
 					b, _ := json.Marshal(seen)
 					return s.Send(lifecycle.Event{Data: b})
-				}, rec.hook(lifecycle.Options{Heartbeat: -1}), ServerConfig{Values: values})
+				}, opts, ServerConfig{Values: values})
 				st := srv.connect(srv.url("a", ""), nil)
+				for k, v := range waitFor(c, admitSaw, 10*time.Second, "Admit") {
+					if v != values[k] {
+						c.Errorf("Admit: ctx.Value(%q) = %v, want %v", k, v, values[k])
+					}
+				}
 				ev := c.next(st, 10*time.Second)
 				var seen map[string]any
 				if err := json.Unmarshal([]byte(ev.Data), &seen); err != nil {

@@ -88,18 +88,24 @@ func ClientIP(r *Request) string {
 // reject answers a stream refused by admission: 503 with Retry-After, before
 // anything of a stream is sent.
 func (e *Endpoint) reject(ctx context.Context, t Transport, r *Request, why error) {
-	if wt := e.opts.WriteTimeout; wt > 0 {
-		_ = t.SetWriteDeadline(time.Now().Add(wt))
-	}
 	secs := int64((e.opts.OverloadRetryAfter + time.Second - 1) / time.Second)
 	h := http.Header{
 		"Content-Type":  {"text/plain; charset=utf-8"},
 		"Cache-Control": {"no-store"},
 		"Retry-After":   {strconv.FormatInt(max(secs, 1), 10)},
 	}
-	if t.WriteHeader(http.StatusServiceUnavailable, h) == nil {
+	e.reply(ctx, t, r, http.StatusServiceUnavailable, h, "too many open event streams; retry later\n", why)
+}
+
+// reply sends a response that is not a stream (a refusal), then counts,
+// logs and reports it to OnReject.
+func (e *Endpoint) reply(ctx context.Context, t Transport, r *Request, status int, h http.Header, body string, why error) {
+	if wt := e.opts.WriteTimeout; wt > 0 {
+		_ = t.SetWriteDeadline(time.Now().Add(wt))
+	}
+	if t.WriteHeader(status, h) == nil {
 		if r.Method != http.MethodHead {
-			_, _ = t.Write([]byte("too many open event streams; retry later\n"))
+			_, _ = t.Write([]byte(body))
 		}
 		_ = t.Flush()
 	}

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -117,9 +118,23 @@ type Options struct {
 	// to whole seconds. Default DefaultOverloadRetryAfter (10 s).
 	OverloadRetryAfter time.Duration
 
-	// OnReject, when not nil, is called for every stream refused over a cap,
-	// after the 503 is sent, with a reason matching ErrOverloaded. It runs
-	// on the request's goroutine. A panic in it is recovered and logged.
+	// Admit, when not nil, decides whether a stream may open, before
+	// anything of it is sent: who the user is (ctx carries what the
+	// framework's middleware attached, as Session.Context will), whether the
+	// topic or resource exists, whether the parameters make sense. A nil
+	// error admits the stream. A *Refusal (see Refuse) refuses it with its
+	// status, headers and message; any other error with 403 Forbidden; a
+	// panic with 500. A refused stream's handler does not run, OnOpen and
+	// OnClose are not called, OnReject is. HEAD requests are decided too.
+	// Admit runs on the request's goroutine, concurrently for many
+	// requests, before the caps of MaxSessions and MaxSessionsPerKey.
+	// Default none: every stream is admitted.
+	Admit func(ctx context.Context, r *Request) error
+
+	// OnReject, when not nil, is called for every stream refused, after the
+	// response is sent, with the reason: an error matching ErrOverloaded
+	// (over a cap) or ErrRefused (Admit). It runs on the request's
+	// goroutine. A panic in it is recovered and logged.
 	OnReject func(*Request, error)
 
 	// Logger receives a debug record per session end, and warnings and

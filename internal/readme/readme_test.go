@@ -28,6 +28,8 @@ import (
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
+type userKey struct{} // an auth middleware's context key
+
 type price struct {
 	ID   string
 	JSON []byte
