@@ -158,16 +158,21 @@ func requestCases() []testCase {
 				"Echo's c.Set, a request context value) is in Session.Context, in the handler and in OnClose",
 			run: func(c *caseT) {
 				values := map[string]any{"ssekit.test.user": "u-42", "ssekit.test.roles": "admin,ops"}
-				rec := newRecorder()
-				admitSaw := make(chan map[string]any, 1)
-				opts := rec.hook(lifecycle.Options{Heartbeat: -1})
-				opts.Admit = func(ctx context.Context, _ *lifecycle.Request) error {
+				lookup := func(ctx context.Context) map[string]any {
 					seen := make(map[string]any)
 					for k := range values {
 						seen[k] = ctx.Value(k)
 					}
-					admitSaw <- seen
-					return nil
+					return seen
+				}
+				admitSaw, closeSaw := make(chan map[string]any, 1), make(chan map[string]any, 1)
+				opts := lifecycle.Options{
+					Heartbeat: -1,
+					Admit: func(ctx context.Context, _ *lifecycle.Request) error {
+						admitSaw <- lookup(ctx)
+						return nil
+					},
+					OnClose: func(s *lifecycle.Session, _ lifecycle.CloseInfo) { closeSaw <- lookup(s.Context()) },
 				}
 				srv := c.serve(func(s *lifecycle.Session) error {
 					seen := make(map[string]any)
@@ -188,12 +193,12 @@ func requestCases() []testCase {
 				if err := json.Unmarshal([]byte(ev.Data), &seen); err != nil {
 					c.Fatalf("decoding %q: %v", ev.Data, err)
 				}
-				closed := rec.waitClose(c, 10*time.Second)
+				closed := waitFor(c, closeSaw, 10*time.Second, "OnClose")
 				for k, want := range values {
 					if seen[k] != want {
 						c.Errorf("handler: Session.Context().Value(%q) = %v, want %v", k, seen[k], want)
 					}
-					if got := closed.Ctx.Value(k); got != want {
+					if got := closed[k]; got != want {
 						c.Errorf("OnClose: Session.Context().Value(%q) = %v, want %v", k, got, want)
 					}
 				}

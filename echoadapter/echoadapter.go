@@ -1,9 +1,11 @@
 package echoadapter
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -12,8 +14,12 @@ import (
 )
 
 // Handler returns an echo.HandlerFunc that serves ep. Mount it with any
-// route; the route's parameters become the session's route parameters. The
-// handler is safe for concurrent use.
+// route; the route's parameters become the session's route parameters.
+// What middleware puts in the request's context, and what it stores with
+// c.Set (under a string key), are values of Session.Context and of the
+// context Options.Admit gets; c.Set's only while the request lasts, since
+// echo recycles its Context afterwards. The handler is safe for concurrent
+// use.
 func Handler(ep *lifecycle.Endpoint) echo.HandlerFunc {
 	if ep == nil {
 		panic("echoadapter: Handler with nil Endpoint")
@@ -30,8 +36,40 @@ func Handler(ep *lifecycle.Endpoint) echo.HandlerFunc {
 		// hooks stay right; flush the writer under it, because
 		// Response.Flush panics when that writer cannot flush and hides
 		// flush errors.
-		return stdhttp.Serve(ep, res, res.Writer, c.Request(), params(c))
+		vals := &echoValues{Context: c.Request().Context(), c: c}
+		defer vals.end()
+		return stdhttp.Serve(ep, res, res.Writer, c.Request().WithContext(vals), params(c))
 	}
+}
+
+// echoValues is a request's context that also finds what middleware stored
+// in echo's Context with c.Set, until end. It is safe for concurrent use.
+type echoValues struct {
+	context.Context
+	mu sync.RWMutex
+	c  echo.Context // nil after end: echo recycles it
+}
+
+func (v *echoValues) Value(key any) any {
+	if k, ok := key.(string); ok {
+		v.mu.RLock()
+		var val any
+		if v.c != nil {
+			val = v.c.Get(k)
+		}
+		v.mu.RUnlock()
+		if val != nil {
+			return val
+		}
+	}
+	return v.Context.Value(key)
+}
+
+// end stops consulting echo's Context, before the handler returns it.
+func (v *echoValues) end() {
+	v.mu.Lock()
+	v.c = nil
+	v.mu.Unlock()
 }
 
 // params copies the route parameters out of echo's Context, which echo
