@@ -155,7 +155,8 @@ func requestCases() []testCase {
 			name:  "middleware-values",
 			needs: []Capability{MiddlewareValues},
 			rule: "ssekit: what the framework's own middleware attaches to the request (Fiber's Locals, " +
-				"Echo's c.Set, a request context value) is in Session.Context, in the handler and in OnClose",
+				"Echo's c.Set, a request context value) is in Session.Context, in the handler and in OnClose, " +
+				"in Options.Admit's context and in Request.Context for SessionKey",
 			run: func(c *caseT) {
 				values := map[string]any{"ssekit.test.user": "u-42", "ssekit.test.roles": "admin,ops"}
 				lookup := func(ctx context.Context) map[string]any {
@@ -166,8 +167,14 @@ func requestCases() []testCase {
 					return seen
 				}
 				admitSaw, closeSaw := make(chan map[string]any, 1), make(chan map[string]any, 1)
+				keySaw := make(chan map[string]any, 1)
 				opts := lifecycle.Options{
-					Heartbeat: -1,
+					Heartbeat:         -1,
+					MaxSessionsPerKey: 10,
+					SessionKey: func(r *lifecycle.Request) string {
+						keySaw <- lookup(r.Context())
+						return "k"
+					},
 					Admit: func(ctx context.Context, _ *lifecycle.Request) error {
 						admitSaw <- lookup(ctx)
 						return nil
@@ -186,6 +193,11 @@ func requestCases() []testCase {
 				for k, v := range waitFor(c, admitSaw, 10*time.Second, "Admit") {
 					if v != values[k] {
 						c.Errorf("Admit: ctx.Value(%q) = %v, want %v", k, v, values[k])
+					}
+				}
+				for k, v := range waitFor(c, keySaw, 10*time.Second, "SessionKey") {
+					if v != values[k] {
+						c.Errorf("SessionKey: Request.Context().Value(%q) = %v, want %v", k, v, values[k])
 					}
 				}
 				ev := c.next(st, 10*time.Second)

@@ -86,6 +86,7 @@ func (e *Endpoint) Active() int { return e.sessions.Len() }
 // Serve never panics: a panicking handler or hook is recovered, logged and
 // recorded as the close reason.
 func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
+	r.ctx = context.WithoutCancel(ctx)
 	if ref, why := e.admitted(ctx, r); ref != nil {
 		e.refuse(ctx, t, r, ref, why)
 		return

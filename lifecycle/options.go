@@ -110,8 +110,8 @@ type Options struct {
 	MaxSessionsPerKey int
 
 	// SessionKey returns the key MaxSessionsPerKey counts by. It is called
-	// once per stream, concurrently, before the stream opens. Default
-	// ClientIP.
+	// once per stream, concurrently, before the stream opens; the user that
+	// middleware identified is in the Request's Context. Default ClientIP.
 	SessionKey func(*Request) string
 
 	// OverloadRetryAfter is the Retry-After sent with a refusal, rounded up

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"unicode/utf8"
@@ -20,6 +21,20 @@ type Request struct {
 	RemoteAddr string      // the peer's "host:port"
 	Proto      string      // such as "HTTP/1.1" or "HTTP/2.0"
 	Body       []byte      // read up to Options.MaxBodySize; nil without a body
+
+	ctx context.Context // values only; set by Endpoint.Serve
+}
+
+// Context returns a context with the values the request was served with:
+// what the framework's middleware attached (the user, a request ID), as
+// Session.Context has them. It is never canceled: for the session's end,
+// use Session.Context. Options.SessionKey and OnReject can read identity
+// from it.
+func (r *Request) Context() context.Context {
+	if r.ctx == nil {
+		return context.Background()
+	}
+	return r.ctx
 }
 
 // Param is one route parameter, such as id in "/items/{id}".
