@@ -55,8 +55,19 @@ func newDemo(framework, redisURL string) (*demo, error) {
 		Farewell:  &lifecycle.Event{Type: "farewell", Data: []byte("the demo is restarting"), Retry: 2 * time.Second},
 		OnOpen:    d.log.opened,
 		OnClose:   d.log.closed,
+		Admit:     admit,
 	})
 	return d, nil
+}
+
+// admit refuses, before the stream opens, a request without a topic: a
+// 400 tells an EventSource not to retry, where a stream ending at once
+// would have it reconnect forever.
+func admit(_ context.Context, r *lifecycle.Request) error {
+	if r.Query().Get("topic") == "" {
+		return lifecycle.Refuse(http.StatusBadRequest, "?topic= is required: clock, chat, or any name")
+	}
+	return nil
 }
 
 // serveEvents is the stream: GET /events?topic=NAME&sid=... The topic
@@ -66,9 +77,7 @@ func (d *demo) serveEvents(s *lifecycle.Session) error {
 	switch topic := s.Request().Query().Get("topic"); topic {
 	case "clock":
 		return clock(s)
-	case "":
-		return errors.New("no topic")
-	default:
+	default: // Admit refused a request without a topic
 		return d.hub.Serve(s, topic)
 	}
 }

@@ -62,6 +62,22 @@ func TestStatsAndPublishValidation(t *testing.T) {
 			t.Errorf("publish %q: %d, want 400", body, resp.StatusCode)
 		}
 	}
+	// A stream without a topic is refused before it opens, so a browser
+	// does not reconnect to it forever.
+	for _, fw := range frameworks {
+		rf := r
+		if fw != "nethttp" {
+			rf = startDemo(t, fw, "")
+		}
+		resp, err := http.Get("http://" + rf.addr + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			t.Errorf("%s: /events without a topic: %d %q, want 400 and no stream", fw, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
 	c := openStream(t, r.addr, "clock", "")
 	if ev, err := c.Next(); err != nil || ev.Type != "tick" {
 		t.Fatalf("clock: %+v, %v", ev, err)
