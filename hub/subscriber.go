@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"sync"
 
 	"github.com/ssekit/ssekit/lifecycle"
@@ -21,7 +22,7 @@ type subscriber struct {
 	s      *lifecycle.Session
 	topics []string
 
-	signal chan struct{} // has a value when the queue may be non-empty
+	signal chan struct{} // has a value when the queue may be non-empty, or the session or hub ended
 
 	mu         sync.Mutex
 	queue      []item
@@ -72,6 +73,11 @@ func (sub *subscriber) push(it item) {
 	sub.queue = append(sub.queue, it)
 	sub.mu.Unlock()
 	sub.h.stats.queued.Add(1)
+	sub.wake()
+}
+
+// wake makes run look at the queue, the session and the hub.
+func (sub *subscriber) wake() {
 	select {
 	case sub.signal <- struct{}{}:
 	default:
@@ -101,13 +107,24 @@ func (sub *subscriber) drain() int {
 // run writes queued events to the session, everything queued in one
 // write, until the session ends or the hub closes.
 func (sub *subscriber) run() error {
+	// One channel to wait on, not a select over three: the end of the
+	// session and of the hub signal it too. A wakeup per event batch is the
+	// hub's commonest path (each delivery of a fan-out is one).
+	stopS := context.AfterFunc(sub.s.Context(), sub.wake)
+	defer stopS()
+	stopH := context.AfterFunc(sub.h.ctx, sub.wake)
+	defer stopH()
 	for {
+		<-sub.signal
+		// Not ctx.Err(): it takes the context's mutex, which every
+		// subscriber of the hub would contend for on every wakeup.
 		select {
-		case <-sub.signal:
-		case <-sub.s.Done():
-			return nil
 		case <-sub.h.ctx.Done():
 			return ErrClosed
+		default:
+		}
+		if sub.s.Err() != nil { // an atomic load, set before s.Done is closed
+			return nil
 		}
 		batch, gap := sub.take()
 		if len(batch) == 0 && gap.reset == "" {
