@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -457,12 +458,17 @@ func profileHubDirect(target, file string, quickRun bool) error {
 			if got != nil {
 				return got
 			}
-			secs = int(time.Duration(cfg.PacedEvents)*20*time.Millisecond/time.Second) + 1
-			return profileDuring(hs, file+".paced", secs, func() error {
+			// Both servers, each for the whole paced run (the hub's slice,
+			// then the direct one's).
+			secs = 2*int(time.Duration(cfg.PacedEvents)*20*time.Millisecond/time.Second) + 4
+			direct := make(chan error, 1)
+			go func() { direct <- profileDuring(ds, file+".paced.direct", secs, func() error { return nil }) }()
+			err := profileDuring(hs, file+".paced", secs, func() error {
 				p, err := pairedPaced(hs, ds, cfg.PacedSubs, cfg.PacedEvents, 1, 20*time.Millisecond)
 				fmt.Printf("paced: %+v\n", p)
 				return err
 			})
+			return errors.Join(err, <-direct)
 		})
 	}, "-hub", "memory")
 }
