@@ -187,6 +187,12 @@ func paceHandler(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		ev := lifecycle.Event{Data: buf}
+		if r.URL.Query().Get("ids") != "" {
+			// An ID of the hub's form ("seq-epoch"), formatted once
+			// per event as a hand-written server that supports
+			// resuming would.
+			ev.ID = strconv.Itoa(i+1) + "-4503599627370495"
+		}
 		directSubs.Lock()
 		for ch := range directSubs.m {
 			select {
@@ -205,6 +211,10 @@ func directCount() int {
 	defer directSubs.Unlock()
 	return len(directSubs.m)
 }
+
+// directIDs makes the direct server's paced events carry an ID, as the
+// hub's do (-directids).
+var directIDs bool
 
 // HubVsDirect is scenario 7's result for one adapter.
 type HubVsDirect struct {
@@ -386,7 +396,11 @@ func pairedPaced(hs, ds *server, nsubs, events, slices int, every time.Duration)
 func pace(s *server, n int, every time.Duration) (dropped int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*every+30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/pace?n=%d&every=%s", s.control, n, every), nil)
+	url := fmt.Sprintf("http://%s/pace?n=%d&every=%s", s.control, n, every)
+	if directIDs {
+		url += "&ids=1"
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err

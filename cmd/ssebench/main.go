@@ -100,6 +100,7 @@ func main() {
 	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat,fanout,hubdirect", "comma-separated scenarios to run (allocations always run)")
 	fanoutProfile := flag.String("fanoutprofile", "", "instead of measuring, send single events to 10,000 hub subscribers on the first target and write the server's CPU profile to this file")
 	hubDirectProfile := flag.String("hubdirectprofile", "", "instead of measuring, run scenario 7 on the first target and write the hub server's CPU profile of its single stream and paced fan-out to FILE.flood and FILE.paced")
+	flag.BoolVar(&directIDs, "directids", false, "scenario 7: the direct server's paced events carry an ID of the hub's form, as the hub's do (default: none, the plainest hand-written server)")
 	flag.Parse()
 	raiseFileLimit()
 	if *fanoutProfile != "" {
