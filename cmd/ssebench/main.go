@@ -12,6 +12,9 @@
 //  3. throughput: 64-byte events to one client as fast as it reads.
 //  4. heartbeat: server CPU while idle sessions receive heartbeats.
 //  5. allocations: per Send and per heartbeat (in this process).
+//  6. fan-out through the hub (-scenarios fanout).
+//  7. the hub against a hand-written channel-per-client server on the
+//     same adapter, paired (-scenarios hubdirect; direct.go).
 //
 // Usage:
 //
