@@ -123,6 +123,9 @@ var benchFollow *followed
 // not yet taken by the subscriber's writer (the hub never blocks a
 // publisher; this keeps the subscriber from being ended as slow).
 func hubFlood(s *lifecycle.Session) error {
+	if benchFollow == nil {
+		return fmt.Errorf("mode=hubflood needs -hub memory")
+	}
 	topic := "flood-" + strconv.FormatInt(floodTopics.Add(1), 10)
 	go func() {
 		ctx := s.Context()
