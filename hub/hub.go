@@ -346,8 +346,19 @@ func (h *Hub) deliver(head Pos, entries []Entry) Pos {
 			if e.Pos.Seq <= head.Seq {
 				continue
 			}
-			for sub := range h.topics[e.Topic] {
-				sub.push(item{entry: e})
+			// Counted once for all its subscribers, not once each: a
+			// counter shared by every subscriber's writer is costly to
+			// touch.
+			subs := h.topics[e.Topic]
+			h.stats.queued.Add(int64(len(subs)))
+			var notQueued int64
+			for sub := range subs {
+				if !sub.enqueue(item{entry: e}) {
+					notQueued++
+				}
+			}
+			if notQueued > 0 {
+				h.stats.queued.Add(-notQueued)
 			}
 			head = e.Pos
 		}

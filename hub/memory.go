@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -33,14 +34,19 @@ type Memory struct {
 	idleFirst *memTopic // topics by last append, least recent first
 	idleLast  *memTopic
 	feed      ring          // the last entries of every topic, oldest first
-	wake      chan struct{} // closed and replaced by every Append
-	progress  chan struct{} // closed and replaced when a follower asks for more
-	followers map[context.Context]*follower
-	tokens    map[string]Entry
-	tokenQ    []tokenRec // tokens by age
-	seed      maphash.Seed
-	tombs     [tombBuckets]uint64 // by bucket: the last Seq of a freed topic
-	closed    bool
+	wake      chan struct{} // closed and replaced by an Append once a follower waits on it
+	progress  chan struct{} // closed and replaced when a follower asks for more, once a publisher waits on it
+	// wakeWaited and progressWaited: a goroutine took the channel to wait on
+	// it. Unless one did, there is no one to wake and the channel stays:
+	// a busy feed costs no channel per event.
+	wakeWaited, progressWaited bool
+	followers                  map[context.Context]*follower
+	flist                      []*follower // the followers, for a cheap scan on every Append
+	tokens                     map[string]Entry
+	tokenQ                     []tokenRec // tokens by age
+	seed                       maphash.Seed
+	tombs                      [tombBuckets]uint64 // by bucket: the last Seq of a freed topic
+	closed                     bool
 }
 
 type memTopic struct {
@@ -52,6 +58,7 @@ type memTopic struct {
 }
 
 type follower struct {
+	ctx   context.Context
 	after uint64    // what it has taken
 	seen  time.Time // when it last called Follow
 	in    int       // calls in progress
@@ -113,6 +120,7 @@ func (m *Memory) Append(ctx context.Context, topic string, ev Event) (Entry, err
 			break
 		}
 		progress := m.progress
+		m.progressWaited = true
 		m.mu.Unlock()
 		t := time.NewTimer(followerTimeout / 4)
 		select {
@@ -156,8 +164,10 @@ func (m *Memory) Append(ctx context.Context, topic string, ev Event) (Entry, err
 		m.tokens[ev.Token] = e
 		m.tokenQ = append(m.tokenQ, tokenRec{now, ev.Token})
 	}
-	close(m.wake)
-	m.wake = make(chan struct{})
+	if m.wakeWaited {
+		close(m.wake)
+		m.wake, m.wakeWaited = make(chan struct{}), false
+	}
 	return e, nil
 }
 
@@ -165,9 +175,11 @@ func (m *Memory) Append(ctx context.Context, topic string, ev Event) (Entry, err
 // entry, forgetting followers that stopped calling Follow.
 func (m *Memory) behindLocked(now time.Time) bool {
 	oldest := m.feed.at(0).Pos.Seq
-	for ctx, f := range m.followers {
+	for i := 0; i < len(m.flist); i++ {
+		f := m.flist[i]
 		if f.in == 0 && now.Sub(f.seen) > followerTimeout {
-			delete(m.followers, ctx)
+			m.removeFollowerLocked(f)
+			i--
 			continue
 		}
 		if f.after < oldest {
@@ -175,6 +187,16 @@ func (m *Memory) behindLocked(now time.Time) bool {
 		}
 	}
 	return false
+}
+
+func (m *Memory) removeFollowerLocked(f *follower) {
+	if m.followers[f.ctx] != f {
+		return
+	}
+	delete(m.followers, f.ctx)
+	if i := slices.Index(m.flist, f); i >= 0 {
+		m.flist = slices.Delete(m.flist, i, i+1)
+	}
 }
 
 func (m *Memory) expireTokensLocked(now time.Time) {
@@ -277,13 +299,12 @@ func (m *Memory) Follow(ctx context.Context, after Pos) ([]Entry, error) {
 	}
 	f := m.followers[ctx]
 	if f == nil {
-		f = &follower{}
+		f = &follower{ctx: ctx}
 		m.followers[ctx] = f
+		m.flist = append(m.flist, f)
 		context.AfterFunc(ctx, func() {
 			m.mu.Lock()
-			if m.followers[ctx] == f {
-				delete(m.followers, ctx)
-			}
+			m.removeFollowerLocked(f)
 			m.mu.Unlock()
 		})
 	}
@@ -295,8 +316,10 @@ func (m *Memory) Follow(ctx context.Context, after Pos) ([]Entry, error) {
 		m.mu.Unlock()
 	}()
 	f.after, f.seen = after.Seq, time.Now()
-	close(m.progress)
-	m.progress = make(chan struct{})
+	if m.progressWaited {
+		close(m.progress)
+		m.progress, m.progressWaited = make(chan struct{}), false
+	}
 	for {
 		if m.closed {
 			m.mu.Unlock()
@@ -319,6 +342,7 @@ func (m *Memory) Follow(ctx context.Context, after Pos) ([]Entry, error) {
 			return out, nil
 		}
 		wake := m.wake
+		m.wakeWaited = true
 		m.mu.Unlock()
 		select {
 		case <-wake:

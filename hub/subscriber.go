@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"sync"
 
 	"github.com/ssekit/ssekit/lifecycle"
@@ -17,19 +18,18 @@ type item struct {
 // subscriber is one session's subscription. The dispatcher pushes; the
 // session's own goroutine (in Serve) writes.
 type subscriber struct {
-	h      *Hub
+	// What the dispatcher touches on every push, together: one cache line.
+	h          *Hub
+	signal     chan struct{} // has a value when the queue may be non-empty, or the session or hub ended
+	mu         sync.Mutex
+	overflowed bool
+	queue      []item
+
 	s      *lifecycle.Session
 	topics []string
-
-	signal chan struct{} // has a value when the queue may be non-empty
-
-	mu         sync.Mutex
-	queue      []item
-	spare      []item // the writer's last batch, for reuse
-	gap        item   // with reset set: what DropOldest dropped, to send before the queue
-	overflowed bool
-	evs        []lifecycle.Event // the writer's encoding of a batch; writer only
-	skip       uint64            // entries up to this Seq are not sent (the client has them); writer only
+	gap    item              // with reset set: what DropOldest dropped, to send before the queue
+	evs    []lifecycle.Event // the writer's encoding of a batch; writer only
+	skip   uint64            // entries up to this Seq are not sent (the client has them); writer only
 }
 
 func newSubscriber(h *Hub, s *lifecycle.Session, topics []string) *subscriber {
@@ -38,10 +38,21 @@ func newSubscriber(h *Hub, s *lifecycle.Session, topics []string) *subscriber {
 
 // push queues it, applying the overflow policy. It never blocks.
 func (sub *subscriber) push(it item) {
+	sub.h.stats.queued.Add(1)
+	if !sub.enqueue(it) {
+		sub.h.stats.queued.Add(-1)
+	}
+}
+
+// enqueue is push without counting it in Stats.Queued: the caller adds it
+// before, once for many subscribers, and subtracts it if enqueue returns
+// false (it was not queued). Counting before queueing keeps Queued from
+// going below zero when the writer takes the item at once.
+func (sub *subscriber) enqueue(it item) bool {
 	sub.mu.Lock()
 	if sub.overflowed {
 		sub.mu.Unlock()
-		return
+		return false
 	}
 	if len(sub.queue) >= sub.h.opts.QueueLen {
 		if !sub.h.opts.DropOldest {
@@ -49,7 +60,7 @@ func (sub *subscriber) push(it item) {
 			sub.mu.Unlock()
 			sub.h.stats.slow.Add(1)
 			sub.s.CloseWithError(ErrSlowSubscriber) // never blocks
-			return
+			return false
 		}
 		// The oldest goes; a reset event at its position takes the place
 		// of everything dropped before the rest of the queue is sent.
@@ -71,20 +82,26 @@ func (sub *subscriber) push(it item) {
 	}
 	sub.queue = append(sub.queue, it)
 	sub.mu.Unlock()
-	sub.h.stats.queued.Add(1)
+	sub.wake()
+	return true
+}
+
+// wake makes run look at the queue, the session and the hub.
+func (sub *subscriber) wake() {
 	select {
 	case sub.signal <- struct{}{}:
 	default:
 	}
 }
 
-// take returns everything queued, leaving the queue empty, and the reset
-// to send before it if events were dropped.
-func (sub *subscriber) take() (batch []item, gap item) {
+// take returns everything queued, leaving the queue empty (reusing spare,
+// the writer's last batch, cleared), and the reset to send before it if
+// events were dropped.
+func (sub *subscriber) take(spare []item) (batch []item, gap item) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	batch, gap = sub.queue, sub.gap
-	sub.queue, sub.spare, sub.gap = sub.spare[:0], nil, item{}
+	sub.queue, sub.gap = spare[:0], item{}
 	return batch, gap
 }
 
@@ -101,16 +118,30 @@ func (sub *subscriber) drain() int {
 // run writes queued events to the session, everything queued in one
 // write, until the session ends or the hub closes.
 func (sub *subscriber) run() error {
+	// One channel to wait on, not a select over three: the end of the
+	// session and of the hub signal it too. A wakeup per event batch is the
+	// hub's commonest path (each delivery of a fan-out is one).
+	stopS := context.AfterFunc(sub.s.Context(), sub.wake)
+	defer stopS()
+	stopH := context.AfterFunc(sub.h.ctx, sub.wake)
+	defer stopH()
+	var spare []item
 	for {
+		<-sub.signal
+		// Not ctx.Err(): it takes the context's mutex, which every
+		// subscriber of the hub would contend for on every wakeup.
 		select {
-		case <-sub.signal:
-		case <-sub.s.Done():
-			return nil
 		case <-sub.h.ctx.Done():
 			return ErrClosed
+		default:
 		}
-		batch, gap := sub.take()
+		if sub.s.Err() != nil { // an atomic load, set before s.Done is closed
+			return nil
+		}
+		batch, gap := sub.take(spare)
+		spare = nil
 		if len(batch) == 0 && gap.reset == "" {
+			spare = batch
 			continue
 		}
 		sub.h.stats.queued.Add(-int64(len(batch)))
@@ -138,9 +169,7 @@ func (sub *subscriber) run() error {
 		clear(evs)
 		sub.evs = evs[:0]
 		clear(batch)
-		sub.mu.Lock()
-		sub.spare = batch[:0]
-		sub.mu.Unlock()
+		spare = batch
 		if err != nil {
 			return nil // the session ended
 		}

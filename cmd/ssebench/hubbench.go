@@ -33,7 +33,8 @@ var benchHub *hub.Hub
 func newBenchHub(spec string) (*hub.Hub, error) {
 	switch {
 	case spec == "memory":
-		return hub.New(hub.NewMemory(hub.Retention{}), hub.Options{}), nil
+		benchFollow = &followed{Backend: hub.NewMemory(hub.Retention{})}
+		return hub.New(benchFollow, hub.Options{}), nil
 	case strings.HasPrefix(spec, "redis://"):
 		rdb := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(spec, "redis://"), PoolSize: 64})
 		prefix := "ssebench:" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -85,12 +86,12 @@ type benchSub struct {
 	latencies []float64 // ms
 }
 
-func subscribe(addr string) (*benchSub, error) {
+func subscribe(addr, mode string) (*benchSub, error) {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	io.WriteString(conn, "GET /sse?mode=hub HTTP/1.1\r\nHost: bench\r\n\r\n")
+	io.WriteString(conn, "GET /sse?mode="+mode+" HTTP/1.1\r\nHost: bench\r\n\r\n")
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	// Small buffers: 10,000 subscribers with 64 KiB each would cost the
 	// client process more than a GiB and time the server's figures.
@@ -131,8 +132,8 @@ func (s *benchSub) read(body io.Reader) {
 
 // subscribeMany opens n subscribers, 64 at a time, and waits until the
 // server's hub counts them all.
-func subscribeMany(srv *server, n int) ([]*benchSub, error) {
-	subs, err := openConcurrently(n, func() (*benchSub, error) { return subscribe(srv.addr) })
+func subscribeMany(srv *server, n int, mode string) ([]*benchSub, error) {
+	subs, err := openConcurrently(n, func() (*benchSub, error) { return subscribe(srv.addr, mode) })
 	if err != nil {
 		closeSubs(subs)
 		return nil, err
@@ -195,6 +196,12 @@ func waitDelivered(subs []*benchSub, want int64, d time.Duration) int64 {
 }
 
 func latencyPercentiles(subs []*benchSub) (p50, p99 float64) {
+	return percentiles(drainLatencies(subs))
+}
+
+// drainLatencies returns the latencies the subscribers recorded, forgetting
+// them.
+func drainLatencies(subs []*benchSub) []float64 {
 	var all []float64
 	for _, s := range subs {
 		s.mu.Lock()
@@ -202,6 +209,10 @@ func latencyPercentiles(subs []*benchSub) (p50, p99 float64) {
 		s.latencies = s.latencies[:0]
 		s.mu.Unlock()
 	}
+	return all
+}
+
+func percentiles(all []float64) (p50, p99 float64) {
 	if len(all) == 0 {
 		return 0, 0
 	}
@@ -213,7 +224,7 @@ func latencyPercentiles(subs []*benchSub) (p50, p99 float64) {
 // fast as the backend takes them; deliveries per second from the first
 // publish to the last delivery.
 func fanoutBurst(srv *server, backend string, nsubs, nevents int) (Fanout, error) {
-	subs, err := subscribeMany(srv, nsubs)
+	subs, err := subscribeMany(srv, nsubs, "hub")
 	if err != nil {
 		return Fanout{}, err
 	}
@@ -241,7 +252,7 @@ func fanoutBurst(srv *server, backend string, nsubs, nevents int) (Fanout, error
 // fanoutSingle: nsubs subscribers; rounds single events, 300 ms apart;
 // latency from publish to each subscriber's receipt.
 func fanoutSingle(srv *server, backend string, nsubs, rounds int) (Fanout, error) {
-	subs, err := subscribeMany(srv, nsubs)
+	subs, err := subscribeMany(srv, nsubs, "hub")
 	if err != nil {
 		return Fanout{}, err
 	}
@@ -303,7 +314,7 @@ func startRedis() (addr string, stop func(), err error) {
 // memory hub while the server records a CPU profile, written to file.
 func profileFanout(target, file string) error {
 	return withServer(target, -1, func(s *server) error {
-		subs, err := subscribeMany(s, 10000)
+		subs, err := subscribeMany(s, 10000, "hub")
 		if err != nil {
 			return err
 		}

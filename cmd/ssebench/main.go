@@ -12,6 +12,9 @@
 //  3. throughput: 64-byte events to one client as fast as it reads.
 //  4. heartbeat: server CPU while idle sessions receive heartbeats.
 //  5. allocations: per Send and per heartbeat (in this process).
+//  6. fan-out through the hub (-scenarios fanout).
+//  7. the hub against a hand-written channel-per-client server on the
+//     same adapter, paired (-scenarios hubdirect; direct.go).
 //
 // Usage:
 //
@@ -48,21 +51,25 @@ type config struct {
 	BurstEvents   int
 	SingleSubs    int // fan-out: subscribers of single events, and how many
 	SingleRounds  int
+	PacedSubs     int // hub vs direct: paced fan-out subscribers, events per server, slices
+	PacedEvents   int
+	PacedSlices   int
 }
 
 var (
-	full  = config{30, 60 * time.Second, 10000, 5 * time.Second, 10000, 30 * time.Second, 15 * time.Second, time.Second, 1000, 1000, 10000, 10}
-	quick = config{10, 3 * time.Second, 500, 500 * time.Millisecond, 500, time.Second, 100 * time.Millisecond, 200 * time.Millisecond, 50, 100, 200, 3}
+	full  = config{30, 60 * time.Second, 10000, 5 * time.Second, 10000, 30 * time.Second, 15 * time.Second, time.Second, 1000, 1000, 10000, 10, 1000, 300, 6}
+	quick = config{10, 3 * time.Second, 500, 500 * time.Millisecond, 500, time.Second, 100 * time.Millisecond, 200 * time.Millisecond, 50, 100, 200, 3, 100, 20, 2}
 )
 
 // Result is one target's figures in one run.
 type Result struct {
-	Detection  Detection `json:"detection"`
-	Memory     Memory    `json:"memory"`
-	EventsPerS float64   `json:"throughput_events_per_s"`
-	VsRaw      float64   `json:"throughput_vs_raw"` // paired with the raw loop on the same framework; 0 for raw targets
-	Heartbeat  Heartbeat `json:"heartbeat"`
-	Fanout     []Fanout  `json:"fanout"` // bursts and single events, per hub backend
+	Detection  Detection    `json:"detection"`
+	Memory     Memory       `json:"memory"`
+	EventsPerS float64      `json:"throughput_events_per_s"`
+	VsRaw      float64      `json:"throughput_vs_raw"` // paired with the raw loop on the same framework; 0 for raw targets
+	Heartbeat  Heartbeat    `json:"heartbeat"`
+	Fanout     []Fanout     `json:"fanout"`                  // bursts and single events, per hub backend
+	HubDirect  *HubVsDirect `json:"hub_vs_direct,omitempty"` // adapters only
 }
 
 // Report is the whole output.
@@ -93,8 +100,10 @@ func main() {
 	only := flag.String("targets", strings.Join(targets, ","), "comma-separated targets to measure")
 	hold := flag.Int("hold", 0, "instead of measuring, open this many idle sessions on the first target, print the server's control address, and wait (for pprof)")
 	repeat := flag.Int("repeat", 1, "run everything this many times; tables show the median [min-max]")
-	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat,fanout", "comma-separated scenarios to run (allocations always run)")
+	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat,fanout,hubdirect", "comma-separated scenarios to run (allocations always run)")
 	fanoutProfile := flag.String("fanoutprofile", "", "instead of measuring, send single events to 10,000 hub subscribers on the first target and write the server's CPU profile to this file")
+	hubDirectProfile := flag.String("hubdirectprofile", "", "instead of measuring, run scenario 7 on the first target and write the hub server's CPU profile of its single stream and paced fan-out to FILE.flood and FILE.paced")
+	flag.BoolVar(&directIDs, "directids", false, "scenario 7: the direct server's paced events carry an ID of the hub's form, as the hub's do (default: none, the plainest hand-written server)")
 	flag.Parse()
 	raiseFileLimit()
 	if *fanoutProfile != "" {
@@ -115,6 +124,13 @@ func main() {
 	cfg := full
 	if *quickFlag {
 		cfg = quick
+	}
+	if *hubDirectProfile != "" {
+		if err := profileHubDirect(strings.Split(*only, ",")[0], *hubDirectProfile, *quickFlag); err != nil {
+			fmt.Fprintln(os.Stderr, "ssebench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if slices.Contains(strings.Split(*scenarios, ","), "fanout") {
 		addr, stop, err := startRedis()
@@ -205,6 +221,13 @@ func measure(target string, cfg config, scenarios []string) (Result, error) {
 				return r, fmt.Errorf("fanout (%s): %w", name, err)
 			}
 		}
+	}
+	if rawOf(target) != "" && slices.Contains(scenarios, "hubdirect") {
+		hd, err := hubVsDirect(target, cfg)
+		if err != nil {
+			return r, fmt.Errorf("hubdirect: %w", err)
+		}
+		r.HubDirect = &hd
 	}
 	for _, step := range steps {
 		if !slices.Contains(scenarios, step.name) {
@@ -360,6 +383,7 @@ func printTables(rep Report, chosen []string) {
 		fmt.Printf("%-12s %18s\n", t, rep.Summary[t].HeartbeatCPU)
 	}
 	a := rep.Allocations
+	defer printHubDirect(rep, chosen)
 	defer printFanout(rep, chosen)
 	fmt.Printf("\n5. Allocations (lifecycle, in process)\n")
 	fmt.Printf("Send, one-line event:   %.0f allocs/op, %.0f ns/op\n", a.SendOneLine, a.SendOneLineNs)

@@ -60,6 +60,11 @@ func (e *ended) record(remote string) {
 
 func serve(target string, heartbeat time.Duration, hubSpec string) error {
 	raiseFileLimit()
+	if os.Getenv("SSEBENCH_BLOCKPROFILE") != "" {
+		// Where the server waits: go tool pprof http://<control>/debug/pprof/block
+		runtime.SetBlockProfileRate(1)
+		runtime.SetMutexProfileFraction(1)
+	}
 	if hubSpec != "" {
 		h, err := newBenchHub(hubSpec)
 		if err != nil {
@@ -89,8 +94,15 @@ func serve(target string, heartbeat time.Duration, hubSpec string) error {
 
 func startTarget(target string, heartbeat time.Duration, ln net.Listener, done *ended) error {
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
-		if benchHub != nil && s.Request().Query().Get("mode") == "hub" {
+		switch mode := s.Request().Query().Get("mode"); {
+		case benchHub != nil && mode == "hub":
 			return benchHub.Serve(s, "bench")
+		case benchHub != nil && mode == "hubflood":
+			return hubFlood(s)
+		case mode == "chan":
+			return directHandler(s)
+		case mode == "chanflood":
+			return chanFlood(s)
 		}
 		if err := s.Send(lifecycle.Event{Data: []byte("ready")}); err != nil {
 			return err
@@ -217,6 +229,7 @@ func controlHandler(done *ended) http.Handler {
 	// Profiles of the server under load: go tool pprof http://<control>/debug/pprof/heap
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("gc") != "0" {
 			runtime.GC()
@@ -230,9 +243,14 @@ func controlHandler(done *ended) http.Handler {
 		})
 	})
 	mux.HandleFunc("/publish", publishHandler)
+	mux.HandleFunc("/pace", paceHandler)
 	mux.HandleFunc("/subscribers", func(w http.ResponseWriter, r *http.Request) {
-		n := 0
-		if benchHub != nil {
+		n := directCount()
+		if r.URL.Query().Get("slow") != "" {
+			if benchHub != nil {
+				n = int(benchHub.Stats().SlowDisconnects)
+			}
+		} else if benchHub != nil {
 			n = benchHub.Stats().Subscribers["bench"]
 		}
 		fmt.Fprint(w, n)
