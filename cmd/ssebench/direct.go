@@ -490,6 +490,8 @@ func profileHubDirect(target, file string, quickRun bool) error {
 	}, "-hub", "memory")
 }
 
+// profileDuring records s's CPU profile for secs seconds, written to file,
+// while f runs.
 func profileDuring(s *server, file string, secs int, f func() error) error {
 	prof := make(chan error, 1)
 	go func() {

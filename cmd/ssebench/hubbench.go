@@ -319,30 +319,17 @@ func profileFanout(target, file string) error {
 			return err
 		}
 		defer closeSubs(subs)
-		prof := make(chan error, 1)
-		go func() {
-			resp, err := http.Get("http://" + s.control + "/debug/pprof/profile?seconds=5")
-			if err != nil {
-				prof <- err
-				return
+		return profileDuring(s, file, 5, func() error {
+			for i := range 20 {
+				if err := publishOn(s, 1, 64); err != nil {
+					return err
+				}
+				waitDelivered(subs, int64(i+1), 10*time.Second)
+				time.Sleep(100 * time.Millisecond)
 			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err == nil {
-				err = os.WriteFile(file, b, 0o644)
-			}
-			prof <- err
-		}()
-		time.Sleep(200 * time.Millisecond)
-		for i := range 20 {
-			if err := publishOn(s, 1, 64); err != nil {
-				return err
-			}
-			waitDelivered(subs, int64(i+1), 10*time.Second)
-			time.Sleep(100 * time.Millisecond)
-		}
-		p50, p99 := latencyPercentiles(subs)
-		fmt.Printf("p50 %.1f ms, p99 %.1f ms\n", p50, p99)
-		return <-prof
+			p50, p99 := latencyPercentiles(subs)
+			fmt.Printf("p50 %.1f ms, p99 %.1f ms\n", p50, p99)
+			return nil
+		})
 	}, "-hub", "memory")
 }
