@@ -67,8 +67,13 @@ func TestEndOnShutdown(t *testing.T) {
 		t.Errorf("%d of 3 sessions had ended when Shutdown returned", len(ended))
 	}
 	for range 3 {
-		if r := <-ended; !errors.Is(r, lifecycle.ErrShutdown) {
-			t.Errorf("reason %v, want ErrShutdown", r)
+		select {
+		case r := <-ended:
+			if !errors.Is(r, lifecycle.ErrShutdown) {
+				t.Errorf("reason %v, want ErrShutdown", r)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a session did not end within 5 s of Shutdown")
 		}
 	}
 	for i, st := range streams {

@@ -47,6 +47,17 @@ func pollerRunning() bool {
 	return p.running
 }
 
+// noticed fails t unless ctx is canceled (the watch saw the client leave)
+// within 5 s; failure says what.
+func noticed(t *testing.T, ctx context.Context, failure string) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal(failure)
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
@@ -77,11 +88,7 @@ func TestPollerReportsTheClientClosing(t *testing.T) {
 				t.Fatalf("cancelled while the client is still there: %v", context.Cause(ctx))
 			}
 			leave(client.(*net.TCPConn))
-			select {
-			case <-ctx.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatal("client left; not noticed within 5 s")
-			}
+			noticed(t, ctx, "client left; not noticed within 5 s")
 			if cause := context.Cause(ctx); name == "FIN" && !errors.Is(cause, io.EOF) {
 				t.Errorf("cause %v, want io.EOF", cause)
 			}
@@ -107,11 +114,7 @@ func TestPollerHandsBytesToAReader(t *testing.T) {
 		t.Fatalf("bytes from the client ended the watch: %v", context.Cause(ctx))
 	}
 	client.Close()
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("client left after sending bytes; not noticed within 5 s")
-	}
+	noticed(t, ctx, "client left after sending bytes; not noticed within 5 s")
 	if !w.stop() {
 		t.Error("stop did not stop the reader")
 	}
@@ -127,11 +130,7 @@ func TestPollerWatchesUnderTLS(t *testing.T) {
 		t.Fatalf("a TLS connection is watched by %T, want the poller", w)
 	}
 	client.Close()
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("client left; not noticed within 5 s")
-	}
+	noticed(t, ctx, "client left; not noticed within 5 s")
 	w.stop()
 }
 
@@ -176,11 +175,7 @@ func TestWatchWithoutDescriptorUsesAReader(t *testing.T) {
 		t.Fatalf("watched by %T, want a reader", w)
 	}
 	client.Close()
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("client left; not noticed within 5 s")
-	}
+	noticed(t, ctx, "client left; not noticed within 5 s")
 	w.stop()
 }
 
