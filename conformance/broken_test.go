@@ -33,6 +33,7 @@ var brokenAdapters = []struct {
 	{"late-headers", []string{"headers-before-first-event"}},
 	{"interleaved-writes", []string{"concurrent-senders"}},
 	{"no-server-timeouts", []string{"server-read-timeout-no-false-end"}},
+	{"no-write-timeout", []string{"server-write-timeout-no-cut"}},
 }
 
 func TestSuiteCatchesBrokenAdapters(t *testing.T) {
@@ -119,6 +120,9 @@ func startBroken(t *testing.T, ep *lifecycle.Endpoint, route, kind string, cfg c
 	srv := &http.Server{Handler: mux, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout}
 	if kind == "no-server-timeouts" { // a harness that ignores ServerConfig's timeouts
 		srv.ReadTimeout, srv.WriteTimeout = 0, 0
+	}
+	if kind == "no-write-timeout" { // one that ignores only the write timeout
+		srv.WriteTimeout = 0
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

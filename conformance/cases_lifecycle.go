@@ -171,6 +171,7 @@ func lifecycleCases() []testCase {
 					}
 					return nil
 				}, lifecycle.Options{Heartbeat: -1}, ServerConfig{WriteTimeout: 300 * time.Millisecond})
+				c.proveWriteTimeout()
 				st := srv.connect(srv.url("a", ""), nil)
 				for i := range 12 {
 					if ev := c.next(st, 10*time.Second); ev.LastEventID != strconv.Itoa(i) {
@@ -529,4 +530,43 @@ func cases() []testCase {
 		all = append(all, group...)
 	}
 	return all
+}
+
+// proveWriteTimeout fails the case unless the harness applies
+// ServerConfig.WriteTimeout: without it, the case that checks a stream
+// outlives that timeout proves nothing. The probe is an ordinary response,
+// which the server's timeout bounds on every framework: a refusal whose body
+// (64 MiB) is far larger than the socket buffers, to a client that stops
+// reading for 1.5 s once the response has begun. With the timeout applied
+// the server gives up and closes the connection before the body is
+// through; without it the body arrives whole once the client reads again.
+func (c *caseT) proveWriteTimeout() {
+	c.Helper()
+	const size = 64 << 20
+	body := strings.Repeat("w", size-1) // the refusal adds a newline
+	srv := c.serve(func(s *lifecycle.Session) error { return nil }, lifecycle.Options{
+		Heartbeat:    -1,
+		WriteTimeout: -1, // no deadline of ssekit's own on the refusal
+		Admit: func(context.Context, *lifecycle.Request) error {
+			return lifecycle.Refuse(http.StatusForbidden, body)
+		},
+	}, ServerConfig{WriteTimeout: 300 * time.Millisecond})
+	conn := srv.dial()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: probe\r\n\r\n", strings.TrimPrefix(srv.url("probe", ""), srv.base))
+	// Building a 64 MiB response takes a while on a busy machine: the
+	// pause starts when its first byte is here, so the server is writing.
+	// (net/http's timeout runs from the request: it may pass before then,
+	// and the connection closes with nothing sent, which proves it too.)
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := conn.r.ReadByte(); errors.Is(err, os.ErrDeadlineExceeded) {
+		c.Fatalf("no response to the probe within 20 s")
+	} else if err != nil {
+		return // closed before the response began: the timeout applies
+	}
+	time.Sleep(1500 * time.Millisecond)
+	n, _ := io.Copy(io.Discard, io.LimitReader(conn.r, size-1))
+	if n >= size-1 {
+		c.Fatalf("a %d MiB response to a client that stopped reading for 1.5 s went through whole: "+
+			"the harness ignores ServerConfig.WriteTimeout (300 ms)", size>>20)
+	}
 }
