@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -55,49 +56,54 @@ func browse(t *testing.T, chromium, framework, shot string) {
 	defer cancelAlloc()
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	defer cancelBrowser()
+	// Start the browser on its first tab, so that both pages below are tabs
+	// of this one browser (a context that never ran would start a browser
+	// for each).
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
 	limit, cancelLimit := context.WithTimeout(browser, 60*time.Second)
 	defer cancelLimit()
 
 	// Page A: the clock ticks.
 	pageA, closeA := chromedp.NewContext(limit)
 	defer closeA()
-	var first, second, chatState string
 	clockRE := regexp.MustCompile(`^\d\d:\d\d:\d\d$`)
-	// (chromedp's DOM queries do not work with every Chromium release;
-	// everything here goes through Runtime.evaluate, which does.)
-	if err := chromedp.Run(pageA,
+	if err := chromedp.Do(pageA,
 		chromedp.Navigate(base+"/"),
 		waitText("#status-chat", "open"),
 		waitText("#status-clock", "open"),
-		waitJS(`/^\d\d:\d\d:\d\d$/.test(document.querySelector("#clock").textContent)`),
-		text("#clock", &first),
-		chromedp.Sleep(2200*time.Millisecond),
-		text("#clock", &second),
-		text("#status-chat", &chatState),
+		waitMatch("#clock", clockRE),
 	); err != nil {
 		t.Fatalf("page A: %v", err)
 	}
-	if chatState != "open" {
+	first := read(t, pageA, "#clock")
+	if err := chromedp.Do(pageA, chromedp.Sleep(2200*time.Millisecond)); err != nil {
+		t.Fatalf("page A: %v", err)
+	}
+	second := read(t, pageA, "#clock")
+	if chatState := read(t, pageA, "#status-chat"); chatState != "open" {
 		t.Errorf("chat stream state %q, want open", chatState)
 	}
 	if !clockRE.MatchString(first) || !clockRE.MatchString(second) || first == second {
 		t.Errorf("clock showed %q, then %q two seconds later: want ticking HH:MM:SS", first, second)
 	}
 
-	// Page B sends a chat message; page A shows it.
+	// Page B sends a chat message as a user does: it types into the form's
+	// fields and clicks its button. Page A shows the message.
 	pageB, closeB := chromedp.NewContext(limit)
 	defer closeB()
 	const msg = "hello from page B"
-	if err := chromedp.Run(pageB,
+	if err := chromedp.Do(pageB,
 		chromedp.Navigate(base+"/"),
 		waitText("#status-chat", "open"),
-		chromedp.Evaluate(`document.querySelector("#chat-name").value = "B";
-			document.querySelector("#chat-text").value = `+jsString(msg)+`;
-			document.querySelector("#chat-form button").click(); true`, nil),
+		chromedp.SendKeys(chromedp.ID("chat-name"), "B"),
+		chromedp.SendKeys(chromedp.ID("chat-text"), msg),
+		chromedp.Click(chromedp.CSS("#chat-form button")),
 	); err != nil {
 		t.Fatalf("page B: %v", err)
 	}
-	if err := chromedp.Run(pageA, waitText("#chat-list", msg)); err != nil {
+	if err := chromedp.Do(pageA, waitText("#chat-list", "B: "+msg)); err != nil {
 		t.Fatalf("page A never showed page B's message: %v", err)
 	}
 	// Page A closes: its two sessions end as client-gone within 2 s.
@@ -106,7 +112,7 @@ func browse(t *testing.T, chromium, framework, shot string) {
 	// closing the tab through the DevTools protocol alone skips it.
 	before := stats(t, base)
 	closedAt := time.Now()
-	if err := chromedp.Run(pageA, chromedp.Navigate("about:blank")); err != nil {
+	if err := chromedp.Do(pageA, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("leaving page A: %v", err)
 	}
 	closeA()
@@ -138,16 +144,16 @@ func browse(t *testing.T, chromium, framework, shot string) {
 	}
 
 	// Page B's log now shows page A's sessions: the screenshot.
-	var png []byte
-	if err := chromedp.Run(pageB, waitText("#log", "client-gone")); err != nil {
+	if err := chromedp.Do(pageB, waitText("#log", "client-gone")); err != nil {
 		t.Fatalf("page B's log of ended sessions: %v", err)
 	}
 	// The detection time needs page A's goodbye beacon, which the browser
 	// may drop when the tab closes right after: wait for it briefly only.
 	wait, cancel := context.WithTimeout(pageB, 3*time.Second)
-	chromedp.Run(wait, waitText("#log", "after the page closed"))
+	_ = chromedp.Do(wait, waitText("#log", "after the page closed"))
 	cancel()
-	if err := chromedp.Run(pageB, chromedp.FullScreenshot(&png, 100)); err != nil { // 100: PNG
+	png, err := chromedp.Run(pageB, chromedp.FullScreenshot(100)) // 100: PNG
+	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
 	if err := os.WriteFile(shot, png, 0o644); err != nil {
@@ -156,39 +162,56 @@ func browse(t *testing.T, chromium, framework, shot string) {
 	t.Logf("screenshot: %s", shot)
 }
 
-// waitText waits up to 15 s until the element's text contains want.
-func waitText(sel, want string) chromedp.Action {
-	return waitJS(`(function(){ const e = document.querySelector(` + jsString(sel) + `);
-		return !!e && e.textContent.includes(` + jsString(want) + `); })()`)
+// waitText waits up to 15 s until the element is visible and its visible
+// text contains want.
+func waitText(sel, want string) chromedp.Action[chromedp.Void] {
+	return waitFor(sel, "contain "+jsString(want), func(s string) bool { return strings.Contains(s, want) })
 }
 
-// waitJS waits up to 15 s until the expression is true.
-func waitJS(expr string) chromedp.Action {
-	return chromedp.ActionFunc(func(ctx context.Context) error {
-		deadline := time.Now().Add(15 * time.Second)
+// waitMatch waits up to 15 s until the element is visible and its whole
+// visible text matches re.
+func waitMatch(sel string, re *regexp.Regexp) chromedp.Action[chromedp.Void] {
+	return waitFor(sel, "match "+re.String(), re.MatchString)
+}
+
+// waitFor waits up to 15 s until the element is visible and ok accepts its
+// visible text. It reads the text through chromedp's DOM queries
+// (DOM.querySelector on chromedp's copy of the DOM tree, then the node's
+// innerText), as a user sees it.
+func waitFor(sel, what string, ok func(string) bool) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if _, err := chromedp.WaitVisible(chromedp.CSS(sel))(ctx, tgt); err != nil {
+			return fmt.Errorf("%s not visible within 15 s: %w", sel, err)
+		}
+		var last string
 		for {
-			var ok bool
-			if err := chromedp.Evaluate(expr, &ok).Do(ctx); err != nil {
-				return err
-			}
-			if ok {
+			s, err := chromedp.Text(chromedp.CSS(sel))(ctx, tgt)
+			if err == nil && ok(s) {
 				return nil
 			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("not true within 15 s: %s", expr)
+			if err == nil {
+				last = s
 			}
 			select {
 			case <-time.After(50 * time.Millisecond):
 			case <-ctx.Done():
-				return ctx.Err()
+				return fmt.Errorf("%s shows %q, want it to %s within 15 s: %w", sel, last, what, errors.Join(err, ctx.Err()))
 			}
 		}
 	})
 }
 
-// text reads the element's text.
-func text(sel string, out *string) chromedp.Action {
-	return chromedp.Evaluate(`document.querySelector(`+jsString(sel)+`).textContent`, out)
+// read returns the element's visible text, read through chromedp's DOM
+// queries.
+func read(t *testing.T, page context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(page, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("reading %s: %v", sel, err)
+	}
+	return s
 }
 
 func jsString(s string) string {
