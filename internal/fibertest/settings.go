@@ -40,10 +40,10 @@ func routes(t *testing.T, f Framework, cfg Config, ep *lifecycle.Endpoint) strin
 	return strings.TrimPrefix(startApp(t, f, f.New(cfg, Routes{SSE: ep})), "http://")
 }
 
-// Exchange sends raw on a new connection to addr and returns the response
+// exchange sends raw on a new connection to addr and returns the response
 // (its body read in full, up to the server's close for a stream) and what
 // followed it on the connection until the server closed it, if close.
-func Exchange(t testing.TB, addr, raw string, close bool) (resp *http.Response, body, after []byte) {
+func exchange(t testing.TB, addr, raw string, close bool) (resp *http.Response, body, after []byte) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -75,8 +75,8 @@ func Exchange(t testing.TB, addr, raw string, close bool) (resp *http.Response, 
 	return resp, body, after
 }
 
-// Settle waits up to 10 s for cond, failing t with what otherwise.
-func Settle(t testing.TB, what string, cond func() bool) {
+// settle waits up to 10 s for cond, failing t with what otherwise.
+func settle(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -141,7 +141,7 @@ func testMaxConnsPerIPUnderChurn(t *testing.T, f Framework) {
 		var resp *http.Response
 		var body []byte
 		for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
-			resp, body, _ = Exchange(t, addr, rq.raw, false)
+			resp, body, _ = exchange(t, addr, rq.raw, false)
 			if resp.StatusCode != http.StatusTooManyRequests {
 				break
 			}
@@ -158,7 +158,7 @@ func testMaxConnsPerIPUnderChurn(t *testing.T, f Framework) {
 	}
 	// MaxSessions 2 with one held: two streams at once, one is refused.
 	a, _, _ := openHeld(t, addr)
-	resp, _, _ := Exchange(t, addr, "GET /sse/x HTTP/1.1\r\nHost: x\r\n\r\n", false)
+	resp, _, _ := exchange(t, addr, "GET /sse/x HTTP/1.1\r\nHost: x\r\n\r\n", false)
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("over MaxSessions: %d, want 503", resp.StatusCode)
 	}
@@ -232,7 +232,7 @@ func testMaxConnsPerIPOne(t *testing.T, f Framework) {
 	for i := range 50 {
 		deadline := time.Now().Add(time.Second)
 		for {
-			resp, body, _ := Exchange(t, addr, "GET /sse/one HTTP/1.1\r\nHost: x\r\n\r\n", false)
+			resp, body, _ := exchange(t, addr, "GET /sse/one HTTP/1.1\r\nHost: x\r\n\r\n", false)
 			if resp.StatusCode == http.StatusTooManyRequests && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 				continue
@@ -261,10 +261,10 @@ func testConcurrencyCountsAStreamOnce(t *testing.T, f Framework) {
 		}
 		// As in openHeld, the previous connection's place may still be
 		// taken for a moment: a 503 that lasts a second is a leak.
-		resp, _, after := Exchange(t, addr, raw, true)
+		resp, _, after := exchange(t, addr, raw, true)
 		for deadline := time.Now().Add(time.Second); resp.StatusCode == http.StatusServiceUnavailable && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
-			resp, _, after = Exchange(t, addr, raw, true)
+			resp, _, after = exchange(t, addr, raw, true)
 		}
 		if resp.StatusCode != http.StatusOK || len(after) != 0 {
 			t.Fatalf("request %d (%q): %d, then %q", i, raw, resp.StatusCode, after)
@@ -274,7 +274,7 @@ func testConcurrencyCountsAStreamOnce(t *testing.T, f Framework) {
 	defer a.Close()
 	b, _, _ := openHeld(t, addr)
 	defer b.Close()
-	resp, _, _ := Exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", false)
+	resp, _, _ := exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", false)
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("a third connection with two streams open under Concurrency 2: %d, want fasthttp's 503", resp.StatusCode)
 	}
@@ -315,10 +315,10 @@ func testConnStateGaugeEndsAtZero(t *testing.T, f Framework) {
 			st := Stream(t, "http://"+addr+"/sse/wait", nil)
 			st.Close()
 		case 2: // HEAD and a plain request on one connection
-			Exchange(t, addr, "HEAD /sse/h HTTP/1.1\r\nHost: x\r\n\r\n", false)
-			Exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true)
+			exchange(t, addr, "HEAD /sse/h HTTP/1.1\r\nHost: x\r\n\r\n", false)
+			exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true)
 		case 3:
-			Exchange(t, addr, "GET /sse/e HTTP/1.0\r\n\r\n", true)
+			exchange(t, addr, "GET /sse/e HTTP/1.0\r\n\r\n", true)
 		case 4:
 			resp, err := client.Get("http://" + addr + "/plain")
 			if err != nil {
@@ -329,7 +329,7 @@ func testConnStateGaugeEndsAtZero(t *testing.T, f Framework) {
 		}
 	}
 	client.CloseIdleConnections()
-	Settle(t, "the ConnState gauge back to 0", func() bool { return gauge.Load() == 0 })
+	settle(t, "the ConnState gauge back to 0", func() bool { return gauge.Load() == 0 })
 	if news.Load() == 0 {
 		t.Error("no StateNew seen")
 	}
@@ -410,7 +410,7 @@ func testReadAndIdleTimeoutsLeaveStreamsAlone(t *testing.T, f Framework) {
 	}, lifecycle.Options{Heartbeat: -1})
 	addr := routes(t, f, Config{ReadTimeout: 200 * time.Millisecond, IdleTimeout: 200 * time.Millisecond}, ep)
 	for _, raw := range []string{"GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", "GET /sse/a HTTP/1.0\r\n\r\n"} {
-		resp, body, after := Exchange(t, addr, raw, true)
+		resp, body, after := exchange(t, addr, raw, true)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "data: late") {
 			t.Errorf("%q: %d %q: the stream was cut", raw, resp.StatusCode, body)
 		}
@@ -433,7 +433,7 @@ func testWriteTimeoutLeavesStreamsAlone(t *testing.T, f Framework) {
 		return nil
 	}, lifecycle.Options{Heartbeat: -1})
 	addr := routes(t, f, Config{WriteTimeout: 200 * time.Millisecond}, ep)
-	_, body, _ := Exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
+	_, body, _ := exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
 	if !strings.Contains(string(body), "data: tick 2") {
 		t.Errorf("body %q: the server's WriteTimeout cut the stream", body)
 	}
@@ -456,13 +456,13 @@ func testReduceMemoryUsageAndDisableKeepalive(t *testing.T, f Framework) {
 			}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
 			addr := routes(t, f, cfg, ep)
 			for range 3 {
-				_, body, after := Exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
+				_, body, after := exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
 				if strings.Count(string(body), "data: a") != 2 || len(after) != 0 {
 					t.Errorf("body %q, then %q; want two events and the close", body, after)
 				}
 				ended.Want(t, lifecycle.ErrHandlerReturned)
 			}
-			resp, body, _ := Exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", false)
+			resp, body, _ := exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", false)
 			if resp.StatusCode != http.StatusOK || string(body) != "plain" {
 				t.Errorf("plain: %d %q", resp.StatusCode, body)
 			}
@@ -492,7 +492,7 @@ func testKeepHijackedConns(t *testing.T, f Framework) {
 		"GET /sse/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		"GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
-		_, body, _ := Exchange(t, addr, raw, true) // fails unless the server closes
+		_, body, _ := exchange(t, addr, raw, true) // fails unless the server closes
 		if !strings.Contains(string(body), "data: a") {
 			t.Errorf("%q: body %q", raw, body)
 		}
@@ -504,7 +504,7 @@ func testKeepHijackedConns(t *testing.T, f Framework) {
 		st.Close()
 		ended.Want(t, lifecycle.ErrClientGone)
 	}
-	Settle(t, "the streams' sockets closed", func() bool { return openFiles() <= fds })
+	settle(t, "the streams' sockets closed", func() bool { return openFiles() <= fds })
 }
 
 // openFiles counts this process's open file descriptors.
@@ -625,7 +625,7 @@ func testPipelinedHeads(t *testing.T, f Framework) {
 	// With the connection still open: one goroutine serves it, nothing
 	// per HEAD (the old design left one goroutine per request, and more).
 	// fasthttp's worker pool and the writer above come and go.
-	Settle(t, fmt.Sprintf("goroutines back to their level (%d) after the HEADs", base),
+	settle(t, fmt.Sprintf("goroutines back to their level (%d) after the HEADs", base),
 		func() bool { return runtime.NumGoroutine() <= base+3 })
 }
 
@@ -645,12 +645,12 @@ func testOwnServerWithKeepHijackedConns(t *testing.T, f Framework) {
 	defer func() { srv.Shutdown(); <-served }()
 	fds := openFiles()
 	for range 20 {
-		_, body, _ := Exchange(t, ln.Addr().String(), "GET /sse/k HTTP/1.1\r\nHost: x\r\n\r\n", true) // fails unless the server closes
+		_, body, _ := exchange(t, ln.Addr().String(), "GET /sse/k HTTP/1.1\r\nHost: x\r\n\r\n", true) // fails unless the server closes
 		if strings.Count(string(body), "data: k") != 2 {
 			t.Fatalf("body %q", body)
 		}
 	}
-	Settle(t, "the streams' sockets closed", func() bool { return openFiles() <= fds+1 })
+	settle(t, "the streams' sockets closed", func() bool { return openFiles() <= fds+1 })
 }
 
 // With ProxyHeader, only a header value that is one IP address becomes the
@@ -674,7 +674,7 @@ func testProxyHeaderOnlyTakesAnAddress(t *testing.T, f Framework) {
 		if xff != "" {
 			raw += "X-Forwarded-For: " + xff + "\r\n"
 		}
-		Exchange(t, addr, raw+"\r\n", true)
+		exchange(t, addr, raw+"\r\n", true)
 		if a := <-got; !strings.HasPrefix(a, want) || (want == "127.0.0.1:" && len(a) == len(want)) {
 			t.Errorf("X-Forwarded-For %q: RemoteAddr %q, want %q", xff, a, want)
 		}
@@ -687,8 +687,8 @@ func testHeadMatchesGet(t *testing.T, f Framework) {
 	ep := lifecycle.NewEndpoint(SendN(1), lifecycle.Options{Heartbeat: -1})
 	addr := routes(t, f, Config{}, ep)
 	for _, proto := range []string{"HTTP/1.0", "HTTP/1.1"} {
-		get, _, _ := Exchange(t, addr, "GET /sse/a "+proto+"\r\nHost: x\r\n\r\n", false)
-		head, _, _ := Exchange(t, addr, "HEAD /sse/a "+proto+"\r\nHost: x\r\n\r\n", false)
+		get, _, _ := exchange(t, addr, "GET /sse/a "+proto+"\r\nHost: x\r\n\r\n", false)
+		head, _, _ := exchange(t, addr, "HEAD /sse/a "+proto+"\r\nHost: x\r\n\r\n", false)
 		if g, h := get.TransferEncoding, head.TransferEncoding; fmt.Sprint(g) != fmt.Sprint(h) {
 			t.Errorf("%s: Transfer-Encoding GET %v, HEAD %v", proto, g, h)
 		}

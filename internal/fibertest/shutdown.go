@@ -139,14 +139,14 @@ func testHandlerBuiltPerRequest(t *testing.T, f Framework) {
 	ep := lifecycle.NewEndpoint(SendN(1), lifecycle.Options{Heartbeat: -1})
 	app := f.New(Config{}, Routes{SSE: ep, PerRequest: true})
 	addr, served := listen(t, f, app)
-	Exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
-	Settle(t, "idle workers gone", func() bool { return ep.Active() == 0 })
+	exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
+	settle(t, "idle workers gone", func() bool { return ep.Active() == 0 })
 	time.Sleep(100 * time.Millisecond)
 	base := runtime.NumGoroutine()
 	for range 1000 {
-		Exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
+		exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
 	}
-	Settle(t, "goroutines back to their level", func() bool { return runtime.NumGoroutine() <= base })
+	settle(t, "goroutines back to their level", func() bool { return runtime.NumGoroutine() <= base })
 	start := time.Now()
 	if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
 		t.Error(err)
@@ -174,7 +174,7 @@ func testListenerThatIgnoresReadDeadlines(t *testing.T, f Framework) {
 	addr := ln.Addr().String()
 	for _, raw := range []string{"GET /sse/a HTTP/1.0\r\n\r\n", "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n"} {
 		start := time.Now()
-		_, body, _ := Exchange(t, addr, raw, true) // fails unless the server closes within 10 s
+		_, body, _ := exchange(t, addr, raw, true) // fails unless the server closes within 10 s
 		if !strings.Contains(string(body), "data: a") {
 			t.Errorf("%q: body %q", raw, body)
 		}
