@@ -1,5 +1,7 @@
 // Package fiberadapter serves a lifecycle.Endpoint with Fiber v2 (fasthttp),
 // and notices a client leaving at once, with no write and no heartbeat.
+// Package fiberv3adapter does the same for Fiber v3, with the same
+// fasthttp code: what this documentation says of fasthttp holds for both.
 //
 // # Why Fiber needs this
 //

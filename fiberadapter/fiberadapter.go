@@ -2,8 +2,6 @@ package fiberadapter
 
 import (
 	"errors"
-	"net"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -49,62 +47,22 @@ type handler struct {
 }
 
 func (h *handler) serve(c *fiber.Ctx) error {
-	fctx := c.Context()
-	body, err := fasthttpsse.ReadBody(fctx, h.ep.Options().MaxBodySize)
-	if errors.Is(err, fasthttpsse.ErrBodyTooLarge) {
+	var ip func() string
+	if c.App().Config().ProxyHeader != "" {
+		ip = c.IP // the header's address, if trusted
+	}
+	streamed, err := h.server.Handle(c.App().Server(), c.Context(), h.ep, fasthttpsse.Request{
+		Context:    c.UserContext(),
+		Params:     fasthttpsse.Params(c.Route().Params, func(name string) string { return c.Params(name) }),
+		RemoteAddr: fasthttpsse.RemoteAddr(c.Context(), ip),
+	})
+	switch {
+	case errors.Is(err, fasthttpsse.ErrBodyTooLarge):
 		return fiber.NewError(fiber.StatusRequestEntityTooLarge, "request body too large")
-	}
-	if err != nil {
+	case err != nil:
 		return fiber.NewError(fiber.StatusBadRequest, "reading the request body: "+err.Error())
-	}
-	ctx, cancel := fasthttpsse.Values(fctx, c.UserContext())
-	defer cancel()
-	if h.server.Serve(c.App().Server(), fctx, h.ep, ctx, newRequest(c, body)) {
+	case streamed:
 		return ErrStreamed
 	}
 	return nil
-}
-
-// newRequest copies everything a session reads out of Fiber's recycled,
-// zero-copy request objects.
-func newRequest(c *fiber.Ctx, body []byte) *lifecycle.Request {
-	fctx := c.Context()
-	var params []lifecycle.Param
-	if names := c.Route().Params; len(names) > 0 {
-		params = make([]lifecycle.Param, len(names))
-		for i, name := range names {
-			params[i] = lifecycle.Param{Name: strings.Clone(name), Value: strings.Clone(c.Params(name))}
-		}
-	}
-	return &lifecycle.Request{
-		Method:     string(fctx.Method()),
-		Path:       string(fctx.Path()),
-		RawQuery:   string(fctx.URI().QueryString()),
-		Header:     fasthttpsse.Header(fctx),
-		Params:     params,
-		RemoteAddr: remoteAddr(c),
-		Proto:      string(fctx.Request.Header.Protocol()),
-		Body:       body,
-	}
-}
-
-// remoteAddr is the client's address as Fiber reports it. With
-// Config.ProxyHeader, c.IP() is the header's value (when the trusted proxy
-// check, if enabled, passes): if that is one IP address, it is the
-// session's address, as a bare host. Anything else (no header, a list, not
-// an address) leaves the connection's peer, "host:port", so that no header
-// value a client makes up becomes a key of its choosing.
-func remoteAddr(c *fiber.Ctx) string {
-	peer := c.Context().RemoteAddr().String()
-	if c.App().Config().ProxyHeader == "" {
-		return peer
-	}
-	ip := net.ParseIP(strings.TrimSpace(c.IP()))
-	if ip == nil {
-		return peer
-	}
-	if host, _, err := net.SplitHostPort(peer); err == nil && net.ParseIP(host).Equal(ip) {
-		return peer
-	}
-	return ip.String()
 }

@@ -2,19 +2,18 @@ package fiberadapter_test
 
 import (
 	"context"
-	"crypto/tls"
 	"maps"
 	"net"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/helmet"
 	"go.uber.org/goleak"
 
 	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/internal/fibertest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
@@ -40,39 +39,64 @@ func TestMain(m *testing.M) {
 // startApp serves app on a new 127.0.0.1 listener and shuts it down at cleanup.
 func startApp(t *testing.T, app *fiber.App) string {
 	t.Helper()
-	return startAppOn(t, app, conformance.ServerConfig{}.Listen(t))
+	return fibertest.StartOn(t, framework, app, conformance.ServerConfig{}.Listen(t))
 }
 
-// startAppOn is startApp on ln.
-func startAppOn(t *testing.T, app *fiber.App, ln net.Listener) string {
-	t.Helper()
-	// fasthttp keeps idle workers, and its pool's cleaner sleeps, for
-	// MaxIdleWorkerDuration (10 s by default); shorten it so that leak checks
-	// see only what sessions leave behind.
-	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		app.Listener(ln)
-	}()
-	t.Cleanup(func() {
-		if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
-			t.Errorf("app.ShutdownWithTimeout: %v", err)
+// Helpers shared with fiberv3adapter's tests.
+var (
+	hello     = fibertest.Hello
+	sendN     = fibertest.SendN
+	rawClient = fibertest.RawClient
+	stream    = fibertest.Stream
+)
+
+// framework builds Fiber v2 apps for the scenarios both Fiber adapters
+// share: fasthttp settings, shutdown and hostile clients.
+var framework = fibertest.Framework{
+	New: func(cfg fibertest.Config, r fibertest.Routes) fibertest.App {
+		app := fiber.New(fiber.Config{
+			DisableStartupMessage: true,
+			Concurrency:           cfg.Concurrency,
+			ReadTimeout:           cfg.ReadTimeout,
+			IdleTimeout:           cfg.IdleTimeout,
+			WriteTimeout:          cfg.WriteTimeout,
+			ReduceMemoryUsage:     cfg.ReduceMemoryUsage,
+			DisableKeepalive:      cfg.DisableKeepalive,
+			StreamRequestBody:     cfg.StreamRequestBody,
+			BodyLimit:             cfg.BodyLimit,
+			ProxyHeader:           cfg.ProxyHeader,
+		})
+		if r.HSTSMaxAge > 0 {
+			app.Use(helmet.New(helmet.Config{HSTSMaxAge: r.HSTSMaxAge}))
 		}
-		<-served
-	})
-	return "http://" + ln.Addr().String()
+		for _, mw := range r.Use {
+			app.Use(func(c *fiber.Ctx) error {
+				if !mw(fibertest.Ctx{Request: c.Context(), Locals: func(k string, v any) { c.Locals(k, v) }}) {
+					return nil
+				}
+				return c.Next()
+			})
+		}
+		h := fiberadapter.Handler(r.SSE)
+		if r.PerRequest {
+			h = func(c *fiber.Ctx) error { return fiberadapter.Handler(r.SSE)(c) }
+		}
+		app.Get("/sse/:name", h) // GET and HEAD
+		app.Post("/sse/:name", h)
+		app.Get("/plain", func(c *fiber.Ctx) error {
+			if r.Plain != nil {
+				r.Plain()
+			}
+			return c.SendString("plain")
+		})
+		return app
+	},
+	Listen: func(app fibertest.App, ln net.Listener) error { return app.(*fiber.App).Listener(ln) },
 }
 
-// startTLSApp serves app over TLS with cfg on a new 127.0.0.1 listener,
-// shuts it down at cleanup, and returns its https base URL.
-func startTLSApp(t *testing.T, app *fiber.App, cfg *tls.Config) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Replace(startAppOn(t, app, tls.NewListener(ln, cfg)), "http://", "https://", 1)
+// TestFasthttp runs the scenarios shared with Fiber v3.
+func TestFasthttp(t *testing.T) {
+	fibertest.Run(t, framework)
 }
 
 func newApp(cfg conformance.ServerConfig) *fiber.App {
@@ -91,7 +115,7 @@ func start(t *testing.T, ep *lifecycle.Endpoint, route string, cfg conformance.S
 	h := fiberadapter.Handler(ep)
 	app.Get(conformance.ColonRoute(route), h) // GET and HEAD
 	app.Post(conformance.ColonRoute(route), h)
-	return startAppOn(t, app, cfg.Listen(t))
+	return fibertest.StartOn(t, framework, app, cfg.Listen(t))
 }
 
 func TestConformance(t *testing.T) {

@@ -2,7 +2,6 @@ package fiberadapter_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -23,48 +22,10 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/middleware/timeout"
 
-	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/fiberadapter"
 	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
-
-// hello sends one event and waits for the end.
-func hello(s *lifecycle.Session) error {
-	if err := s.Send(lifecycle.Event{ID: "1", Data: []byte("hello " + s.Request().Param("name"))}); err != nil {
-		return err
-	}
-	<-s.Done()
-	return nil
-}
-
-// rawClient does not ask for compression, so a compressed body would show.
-func rawClient(t *testing.T) *http.Client {
-	tr := &http.Transport{DisableCompression: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
-// stream opens url with header and reads the first event within 5 s: a
-// stream buffered by a middleware would not deliver it.
-func stream(t *testing.T, url string, header http.Header) *conformance.Stream {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	t.Cleanup(cancel)
-	st, err := conformance.Connect(ctx, rawClient(t), url, header)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ev, err := st.Next()
-	if err != nil {
-		t.Fatalf("first event: %v (a middleware held the stream back?)", err)
-	}
-	if !strings.HasPrefix(ev.Data, "hello") {
-		t.Fatalf("first event %+v", ev)
-	}
-	return st
-}
 
 // mount serves handler behind mw at /sse/:name.
 func mount(t *testing.T, cfg fiber.Config, h lifecycle.Handler, opts lifecycle.Options, mw ...fiber.Handler) (string, *lifecycle.Endpoint) {

@@ -377,7 +377,7 @@ func printTables(rep Report, chosen []string) {
 		}
 		fmt.Printf("%-12s %18s %22s\n", t, r.EventsPerS, ratio)
 	}
-	fmt.Printf("\n4. Heartbeat cost: server CPU seconds over %v with %d idle sessions, heartbeat %v (raw-fiber: its own 15 s ticker; raw-nethttp/chi/echo: none)\n", c.HBFor, c.HBSessions, c.HBInterval)
+	fmt.Printf("\n4. Heartbeat cost: server CPU seconds over %v with %d idle sessions, heartbeat %v (raw-fiber, raw-fiberv3: their own 15 s ticker; raw-nethttp/chi/echo: none)\n", c.HBFor, c.HBSessions, c.HBInterval)
 	fmt.Printf("%-12s %18s\n", "target", "CPU s")
 	for _, t := range chosen {
 		fmt.Printf("%-12s %18s\n", t, rep.Summary[t].HeartbeatCPU)

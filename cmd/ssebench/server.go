@@ -16,11 +16,13 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
+	fiberv3 "github.com/gofiber/fiber/v3"
 	"github.com/labstack/echo/v4"
 
 	"github.com/ssekit/ssekit/chiadapter"
 	"github.com/ssekit/ssekit/echoadapter"
 	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/fiberv3adapter"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/nethttpadapter"
 )
@@ -37,10 +39,12 @@ import (
 // targets lists what the server can run: the four adapters and the
 // hand-written baselines ("raw-*", one per framework: the ceiling for
 // throughput; raw-nethttp is also the net/http baseline users write today,
-// raw-fiber the SetBodyStreamWriter recipe with a 15 s heartbeat).
+// raw-fiber the SetBodyStreamWriter recipe with a 15 s heartbeat,
+// raw-fiberv3 Fiber v3's c.SendStreamWriter recipe, likewise).
 var targets = []string{
 	"nethttp", "chi", "echo", "fiber",
 	"raw-nethttp", "raw-chi", "raw-echo", "raw-fiber",
+	"fiberv3", "raw-fiberv3",
 }
 
 var payload = strings.Repeat("x", 64)
@@ -155,6 +159,16 @@ func startTarget(target string, heartbeat time.Duration, ln net.Listener, done *
 		app.Get("/sse", rawFiberRecipe(done))
 		go app.Listener(ln)
 		return nil
+	case "fiberv3":
+		app := fiberv3.New()
+		app.Get("/sse", fiberv3adapter.Handler(ep))
+		go app.Listener(ln, fiberv3.ListenConfig{DisableStartupMessage: true})
+		return nil
+	case "raw-fiberv3":
+		app := fiberv3.New()
+		app.Get("/sse", rawFiberV3Recipe(done))
+		go app.Listener(ln, fiberv3.ListenConfig{DisableStartupMessage: true})
+		return nil
 	}
 	return fmt.Errorf("unknown target %q (have %s)", target, strings.Join(targets, ", "))
 }
@@ -212,6 +226,40 @@ func rawFiberRecipe(done *ended) fiber.Handler {
 			}
 		})
 		return nil
+	}
+}
+
+// rawFiberV3Recipe is the Fiber v3 recipe users write today (v3.1.0 has no
+// middleware/sse): c.SendStreamWriter with a 15 s heartbeat; a dead client
+// is noticed when a write fails.
+func rawFiberV3Recipe(done *ended) fiberv3.Handler {
+	return func(c fiberv3.Ctx) error {
+		remote := c.RequestCtx().RemoteAddr().String()
+		flood := c.Query("mode") == "flood"
+		c.Set("Content-Type", "text/event-stream")
+		c.Set("Cache-Control", "no-cache")
+		return c.SendStreamWriter(func(w *bufio.Writer) {
+			defer done.record(remote)
+			fmt.Fprint(w, "data: ready\n\n")
+			if w.Flush() != nil {
+				return
+			}
+			msg := []byte("data: " + payload + "\n\n")
+			for flood {
+				w.Write(msg)
+				if w.Flush() != nil {
+					return
+				}
+			}
+			t := time.NewTicker(15 * time.Second)
+			defer t.Stop()
+			for range t.C {
+				fmt.Fprint(w, ": ping\n\n")
+				if w.Flush() != nil {
+					return
+				}
+			}
+		})
 	}
 }
 

@@ -9,11 +9,14 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	fiberv3 "github.com/gofiber/fiber/v3"
+	adaptorv3 "github.com/gofiber/fiber/v3/middleware/adaptor"
 	"github.com/labstack/echo/v4"
 
 	"github.com/ssekit/ssekit/chiadapter"
 	"github.com/ssekit/ssekit/echoadapter"
 	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/fiberv3adapter"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/listener"
 	"github.com/ssekit/ssekit/nethttpadapter"
@@ -66,6 +69,12 @@ func mount(framework string, ep *lifecycle.Endpoint, rest http.Handler, ln net.L
 		app.Get("/events", fiberadapter.Handler(ep)) // its shutdown hook ends the sessions
 		app.Use(adaptor.HTTPHandler(rest))
 		return &server{serve: func() error { return app.Listener(ln) }, shutdown: app.ShutdownWithContext}, nil
+	case "fiberv3":
+		app := fiberv3.New()
+		app.Get("/events", fiberv3adapter.Handler(ep)) // app.ShutdownWithContext ends the sessions
+		app.Use(adaptorv3.HTTPHandler(rest))
+		serve := func() error { return app.Listener(ln, fiberv3.ListenConfig{DisableStartupMessage: true}) }
+		return &server{serve: serve, shutdown: app.ShutdownWithContext}, nil
 	}
 	return nil, validFramework(framework)
 }

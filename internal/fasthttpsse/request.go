@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/ssekit/ssekit/lifecycle"
 )
 
 // ErrBodyTooLarge is returned by ReadBody for a body over the limit.
@@ -93,4 +97,57 @@ func (c valuesContext) Value(key any) any {
 		return v
 	}
 	return c.Context.Value(key)
+}
+
+// Params returns the route's parameters, copied: names are the route's
+// parameter names, in order, and value returns each one's value in the
+// request (both Fiber versions' c.Params). A route without parameters has
+// none.
+func Params(names []string, value func(name string) string) []lifecycle.Param {
+	if len(names) == 0 {
+		return nil
+	}
+	params := make([]lifecycle.Param, len(names))
+	for i, name := range names {
+		params[i] = lifecycle.Param{Name: strings.Clone(name), Value: strings.Clone(value(name))}
+	}
+	return params
+}
+
+// RemoteAddr is the session's address for a request. ip, nil unless the
+// app takes client addresses from a proxy header, returns the client's
+// address as the framework reports it (Fiber's c.IP()). If that is one IP
+// address other than the peer's, it is the session's address, as a bare
+// host. Anything else (no
+// header, a list, not an address, a proxy not trusted) leaves the
+// connection's peer, "host:port", so that no header value a client makes up
+// becomes a key of its choosing.
+func RemoteAddr(fctx *fasthttp.RequestCtx, ip func() string) string {
+	peer := fctx.RemoteAddr().String()
+	if ip == nil {
+		return peer
+	}
+	addr := net.ParseIP(strings.TrimSpace(ip()))
+	if addr == nil {
+		return peer
+	}
+	if host, _, err := net.SplitHostPort(peer); err == nil && net.ParseIP(host).Equal(addr) {
+		return peer
+	}
+	return addr.String()
+}
+
+// newRequest copies everything a session reads out of fasthttp's recycled,
+// zero-copy request objects.
+func newRequest(fctx *fasthttp.RequestCtx, params []lifecycle.Param, remoteAddr string, body []byte) *lifecycle.Request {
+	return &lifecycle.Request{
+		Method:     string(fctx.Method()),
+		Path:       string(fctx.Path()),
+		RawQuery:   string(fctx.URI().QueryString()),
+		Header:     Header(fctx),
+		Params:     params,
+		RemoteAddr: remoteAddr,
+		Proto:      string(fctx.Request.Header.Protocol()),
+		Body:       body,
+	}
 }

@@ -1,5 +1,8 @@
 // Package fasthttpsse serves a lifecycle.Endpoint on a fasthttp request: the
-// part of the Fiber adapters that speaks fasthttp and knows nothing of Fiber.
+// part of the Fiber adapters (fiberadapter for Fiber v2, fiberv3adapter for
+// v3) that speaks fasthttp and knows nothing of Fiber. Everything but
+// reading Fiber's context, route parameters and client address, and
+// turning the outcome into Fiber errors, is here, shared by both.
 //
 // A stream runs inside the request handler, on the handler's goroutine, for
 // as long as it lasts: fasthttp keeps counting the connection as served, so
@@ -27,6 +30,40 @@ import (
 // request is over.
 type Server struct {
 	shutdowns shutdowns
+}
+
+// Request is what a Fiber adapter knows of a request that fasthttp does
+// not: the values its middleware attached, the route's parameters and the
+// client's address as the app reports it.
+type Request struct {
+	// Context is the framework's request context (Fiber v2's UserContext,
+	// v3's Context): its values, and its deadline if any, are the
+	// session's. Its cancellation is ignored.
+	Context context.Context
+	// Params are the route's parameters, already copied (see Params).
+	Params []lifecycle.Param
+	// RemoteAddr is the session's address (see RemoteAddr).
+	RemoteAddr string
+}
+
+// Handle serves ep on fctx from inside the request handler, and returns
+// when the request is over: it reads the body (up to
+// Options.MaxBodySize), builds the session's request from fctx and r, gives
+// the session a context with r.Context's values and the request's user
+// values (Fiber's Locals, copied), and runs Serve.
+//
+// It reports whether a stream was written on the connection (then the
+// caller must not touch fctx's response), or an error before the session:
+// ErrBodyTooLarge, or the failure to read the body; the caller answers it
+// with the framework's error (413, 400).
+func (s *Server) Handle(srv *fasthttp.Server, fctx *fasthttp.RequestCtx, ep *lifecycle.Endpoint, r Request) (streamed bool, err error) {
+	body, err := ReadBody(fctx, ep.Options().MaxBodySize)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := Values(fctx, r.Context)
+	defer cancel()
+	return s.Serve(srv, fctx, ep, ctx, newRequest(fctx, r.Params, r.RemoteAddr, body)), nil
 }
 
 // Serve runs one request for ep on fctx, from inside the request handler,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
+	fiberv3 "github.com/gofiber/fiber/v3"
 	"github.com/labstack/echo/v4"
 	"go.uber.org/goleak"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/echoadapter"
 	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/fiberv3adapter"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/nethttpadapter"
 )
@@ -84,11 +86,23 @@ func TestSameBytesOnEveryFramework(t *testing.T) {
 	go func() { defer close(served); app.Listener(ln) }()
 	t.Cleanup(func() { app.ShutdownWithTimeout(5 * time.Second); <-served })
 
+	app3 := fiberv3.New()
+	app3.Get("/rooms/:room/events", fiberv3adapter.Handler(ep))
+	app3.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
+	ln3 := listen(t)
+	served3 := make(chan struct{})
+	go func() {
+		defer close(served3)
+		app3.Listener(ln3, fiberv3.ListenConfig{DisableStartupMessage: true})
+	}()
+	t.Cleanup(func() { app3.ShutdownWithTimeout(5 * time.Second); <-served3 })
+
 	bases := map[string]string{
 		"net/http": serveHTTP(t, mux),
 		"chi":      serveHTTP(t, router),
 		"echo":     serveHTTP(t, e),
 		"fiber":    "http://" + ln.Addr().String(),
+		"fiberv3":  "http://" + ln3.Addr().String(),
 	}
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	defer client.CloseIdleConnections()

@@ -23,6 +23,7 @@ const givens = `package snippets
 import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
+	fiberv3 "github.com/gofiber/fiber/v3"
 	"github.com/labstack/echo/v4"
 
 	"github.com/ssekit/ssekit/lifecycle"
@@ -43,6 +44,7 @@ var (
 	router  chi.Router
 	e       *echo.Echo
 	app     *fiber.App
+	app3    *fiberv3.App // a Fiber v3 app, in "Swap frameworks"
 	r       *http.Request // the request, where a snippet says "e.g. in POST /publish"
 	body    []byte        // its body, likewise
 	addr    string        // where a harness listens
@@ -50,7 +52,9 @@ var (
 `
 
 // imports maps the package names snippets use to their import paths. Echo
-// and chi both name theirs middleware: the snippet's framework decides.
+// and chi both name theirs middleware: the snippet's framework decides. So
+// do Fiber v2 and v3 for fiber and its middleware: a snippet that mounts
+// fiberv3adapter speaks v3 (fiberV3 below).
 var imports = map[string]string{
 	"context":        "context",
 	"http":           "net/http",
@@ -62,6 +66,7 @@ var imports = map[string]string{
 	"chiadapter":     "github.com/ssekit/ssekit/chiadapter",
 	"echoadapter":    "github.com/ssekit/ssekit/echoadapter",
 	"fiberadapter":   "github.com/ssekit/ssekit/fiberadapter",
+	"fiberv3adapter": "github.com/ssekit/ssekit/fiberv3adapter",
 	"hub":            "github.com/ssekit/ssekit/hub",
 	"redisbackend":   "github.com/ssekit/ssekit/hub/redisbackend",
 	"listener":       "github.com/ssekit/ssekit/listener",
@@ -72,6 +77,13 @@ var imports = map[string]string{
 	"fiber":          "github.com/gofiber/fiber/v2",
 	"cors":           "github.com/gofiber/fiber/v2/middleware/cors",
 	"requestid":      "github.com/gofiber/fiber/v2/middleware/requestid",
+}
+
+// fiberV3 replaces imports' Fiber paths in a Fiber v3 snippet.
+var fiberV3 = map[string]string{
+	"fiber":     "github.com/gofiber/fiber/v3",
+	"cors":      "github.com/gofiber/fiber/v3/middleware/cors",
+	"requestid": "github.com/gofiber/fiber/v3/middleware/requestid",
 }
 
 var block = regexp.MustCompile("(?s)```go\n(.*?)```")
@@ -125,7 +137,11 @@ func snippetFile(n int, code string) (string, error) {
 		return "", err
 	}
 	var imp []string
+	v3 := strings.Contains(code, "fiberv3adapter.")
 	for name, path := range imports {
+		if p, ok := fiberV3[name]; ok && v3 {
+			path = p
+		}
 		if regexp.MustCompile(`\b` + name + `\.`).MatchString(code) {
 			imp = append(imp, fmt.Sprintf("\t%q", path))
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package fiberadapter_test
+package fibertest
 
 import (
 	"bufio"
@@ -11,16 +11,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssekit/ssekit/conformance"
-	"github.com/ssekit/ssekit/fiberadapter"
 	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
+// idleScenarios are the scenarios that need Linux's shared disconnect
+// watch.
+var idleScenarios = []scenario{
+	{"IdleStreamsCostOneGoroutineEach", testIdleStreamsCostOneGoroutineEach},
+}
+
 // On Linux an idle stream costs one goroutine (the hijacked connection's,
 // which runs the handler): the disconnect watch is shared. The streams still
 // end promptly when their clients leave.
-func TestIdleStreamsCostOneGoroutineEach(t *testing.T) {
+func testIdleStreamsCostOneGoroutineEach(t *testing.T, f Framework) {
 	const n = 100
 	ended := sessiontest.NewEnds()
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
@@ -30,16 +34,15 @@ func TestIdleStreamsCostOneGoroutineEach(t *testing.T) {
 		<-s.Done()
 		return nil
 	}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
-	app := newApp(conformance.ServerConfig{})
-	app.Get("/sse", fiberadapter.Handler(ep))
-	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	app := f.New(Config{}, Routes{SSE: ep})
+	addr := strings.TrimPrefix(startApp(t, f, app), "http://")
 
 	open := func() net.Conn {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(c, "GET /sse HTTP/1.1\r\nHost: x\r\n\r\n")
+		fmt.Fprintf(c, "GET /sse/idle HTTP/1.1\r\nHost: x\r\n\r\n")
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		r := bufio.NewReader(c)
 		for {

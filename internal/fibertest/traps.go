@@ -1,4 +1,4 @@
-package fiberadapter_test
+package fibertest
 
 import (
 	"bufio"
@@ -14,29 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/ssekit/ssekit/conformance"
-	"github.com/ssekit/ssekit/fiberadapter"
 	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
-// sendN sends n events (the name's route parameter) and returns.
-func sendN(n int) lifecycle.Handler {
-	return func(s *lifecycle.Session) error {
-		for i := range n {
-			if err := s.Send(lifecycle.Event{ID: fmt.Sprint(i), Data: []byte(s.Request().Param("name"))}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
 // TLS through app.Listener: the adapter works on the tls.Conn fasthttp
 // hijacks, and still sees the client leave.
-func TestTLSListener(t *testing.T) {
+func testTLSListener(t *testing.T, f Framework) {
 	certSrv := httptest.NewUnstartedServer(nil) // only for its certificate and trusting client
 	certSrv.StartTLS()
 	tlsConfig, client := certSrv.TLS.Clone(), certSrv.Client()
@@ -46,15 +31,14 @@ func TestTLSListener(t *testing.T) {
 	ended := sessiontest.NewEnds()
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		if s.Request().Param("name") == "short" {
-			return sendN(2)(s)
+			return SendN(2)(s)
 		}
-		return hello(s)
+		return Hello(s)
 	}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	app := f.New(Config{}, Routes{SSE: ep})
 	// The idle keep-alive connection left by the short stream must not
 	// hold the shutdown to its deadline (startTLSApp checks it).
-	base := startTLSApp(t, app, tlsConfig)
+	base := startTLSApp(t, f, app, tlsConfig)
 
 	st, err := conformance.Connect(context.Background(), client, base+"/sse/long", nil)
 	if err != nil {
@@ -85,12 +69,11 @@ func TestTLSListener(t *testing.T) {
 // When the server closes the connection after a stream (the client asked
 // for Connection: close, or spoke HTTP/1.0), that close is not the client
 // leaving: the reason stays the handler's return.
-func TestServerCloseAfterStreamIsNotClientGone(t *testing.T) {
+func testServerCloseAfterStreamIsNotClientGone(t *testing.T, f Framework) {
 	ended := sessiontest.NewEnds()
-	ep := lifecycle.NewEndpoint(sendN(1), ended.Hook(lifecycle.Options{Heartbeat: -1}))
-	app := newApp(conformance.ServerConfig{})
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	ep := lifecycle.NewEndpoint(SendN(1), ended.Hook(lifecycle.Options{Heartbeat: -1}))
+	app := f.New(Config{}, Routes{SSE: ep})
+	addr := strings.TrimPrefix(startApp(t, f, app), "http://")
 	for _, req := range []string{
 		"GET /sse/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		"GET /sse/b HTTP/1.0\r\n\r\n",
@@ -116,13 +99,11 @@ func TestServerCloseAfterStreamIsNotClientGone(t *testing.T) {
 // A stream announces Connection: close and its connection closes when it
 // ends; a client's next request goes on a new connection, and plain
 // requests before a stream keep theirs alive as usual.
-func TestStreamClosesItsConnection(t *testing.T) {
+func testStreamClosesItsConnection(t *testing.T, f Framework) {
 	ended := sessiontest.NewEnds()
-	ep := lifecycle.NewEndpoint(sendN(2), ended.Hook(lifecycle.Options{Heartbeat: -1}))
-	app := newApp(conformance.ServerConfig{})
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
-	base := startApp(t, app)
+	ep := lifecycle.NewEndpoint(SendN(2), ended.Hook(lifecycle.Options{Heartbeat: -1}))
+	app := f.New(Config{}, Routes{SSE: ep})
+	base := startApp(t, f, app)
 
 	tr := &http.Transport{MaxIdleConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
@@ -165,11 +146,11 @@ func TestStreamClosesItsConnection(t *testing.T) {
 	}
 }
 
-func TestAppShutdownEndsSessions(t *testing.T) {
-	for name, shutdown := range map[string]func(*fiber.App) error{
-		"Shutdown":            (*fiber.App).Shutdown,
-		"ShutdownWithTimeout": func(a *fiber.App) error { return a.ShutdownWithTimeout(5 * time.Second) },
-		"ShutdownWithContext": func(a *fiber.App) error {
+func testAppShutdownEndsSessions(t *testing.T, f Framework) {
+	for name, shutdown := range map[string]func(App) error{
+		"Shutdown":            App.Shutdown,
+		"ShutdownWithTimeout": func(a App) error { return a.ShutdownWithTimeout(5 * time.Second) },
+		"ShutdownWithContext": func(a App) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			return a.ShutdownWithContext(ctx)
@@ -177,20 +158,19 @@ func TestAppShutdownEndsSessions(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			ended := sessiontest.NewEnds()
-			ep := lifecycle.NewEndpoint(hello, ended.Hook(lifecycle.Options{
+			ep := lifecycle.NewEndpoint(Hello, ended.Hook(lifecycle.Options{
 				Heartbeat: -1,
 				Farewell:  &lifecycle.Event{Type: "bye", Retry: 2 * time.Second},
 			}))
-			app := fiber.New(fiber.Config{DisableStartupMessage: true})
-			app.Get("/sse/:name", fiberadapter.Handler(ep))
+			app := f.New(Config{}, Routes{SSE: ep})
 			app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			served := make(chan error, 1)
-			go func() { served <- app.Listener(ln) }()
-			client := rawClient(t)
+			go func() { served <- f.Listen(app, ln) }()
+			client := RawClient(t)
 			var streams []*conformance.Stream
 			for i := range 3 {
 				st, err := conformance.Connect(context.Background(), client, fmt.Sprintf("http://%s/sse/%d", ln.Addr(), i), nil)
@@ -223,7 +203,7 @@ func TestAppShutdownEndsSessions(t *testing.T) {
 				}
 			}
 			if err := <-served; err != nil {
-				t.Errorf("app.Listener: %v", err)
+				t.Errorf("Listen: %v", err)
 			}
 		})
 	}
@@ -232,13 +212,11 @@ func TestAppShutdownEndsSessions(t *testing.T) {
 // A raw pipelined request behind a stream is never answered on the
 // stream's connection, nor mixed into the stream: the stream announces the
 // close, and the client sends the request again on a new connection.
-func TestPipelinedRequestAfterStream(t *testing.T) {
+func testPipelinedRequestAfterStream(t *testing.T, f Framework) {
 	var plain atomic.Int64
-	ep := lifecycle.NewEndpoint(sendN(3), lifecycle.Options{Heartbeat: -1})
-	app := newApp(conformance.ServerConfig{})
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	app.Get("/plain", func(c *fiber.Ctx) error { plain.Add(1); return c.SendString("plain") })
-	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	ep := lifecycle.NewEndpoint(SendN(3), lifecycle.Options{Heartbeat: -1})
+	app := f.New(Config{}, Routes{SSE: ep, Plain: func() { plain.Add(1) }})
+	addr := strings.TrimPrefix(startApp(t, f, app), "http://")
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package fiberadapter_test
+package fibertest
 
 import (
 	"bufio"
@@ -23,12 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/helmet"
 	"github.com/valyala/fasthttp"
 
 	"github.com/ssekit/ssekit/conformance"
-	"github.com/ssekit/ssekit/fiberadapter"
 	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
@@ -38,16 +35,9 @@ import (
 
 // routes mounts ep at /sse/:name and a plain route at /plain on a new app
 // configured by cfg, serves it, and returns its address.
-func routes(t *testing.T, cfg fiber.Config, ep *lifecycle.Endpoint, mw ...fiber.Handler) string {
+func routes(t *testing.T, f Framework, cfg Config, ep *lifecycle.Endpoint) string {
 	t.Helper()
-	cfg.DisableStartupMessage = true
-	app := fiber.New(cfg)
-	for _, m := range mw {
-		app.Use(m)
-	}
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
-	return strings.TrimPrefix(startApp(t, app), "http://")
+	return strings.TrimPrefix(startApp(t, f, f.New(cfg, Routes{SSE: ep})), "http://")
 }
 
 // exchange sends raw on a new connection to addr and returns the response
@@ -102,7 +92,7 @@ func settle(t testing.TB, what string, cond func() bool) {
 // connections are being accepted, must not close it twice (a nil pointer
 // crash in the old design) nor leave the IP's count behind (an unsolicited
 // 429 later).
-func TestMaxConnsPerIPUnderChurn(t *testing.T) {
+func testMaxConnsPerIPUnderChurn(t *testing.T, f Framework) {
 	iterations := 2000
 	if testing.Short() {
 		iterations = 500
@@ -110,10 +100,9 @@ func TestMaxConnsPerIPUnderChurn(t *testing.T) {
 	hold := make(chan struct{})
 	defer close(hold)
 	ep := lifecycle.NewEndpoint(holdOrSendOne(hold), lifecycle.Options{Heartbeat: -1, MaxSessions: 2})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app := f.New(Config{}, Routes{SSE: ep})
 	app.Server().MaxConnsPerIP = 8
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	addr := strings.TrimPrefix(startApp(t, f, app), "http://")
 
 	held, _, _ := openHeld(t, addr) // one place of MaxSessions taken for good
 	defer held.Close()
@@ -235,12 +224,11 @@ func openHeld(t testing.TB, addr string) (net.Conn, *http.Response, *bufio.Reade
 // releases the count just after closing, so a client that dials again at
 // once may meet its own closing connection's place: a 429 is retried for up
 // to a second, never more.)
-func TestMaxConnsPerIPOne(t *testing.T) {
-	ep := lifecycle.NewEndpoint(sendN(1), lifecycle.Options{Heartbeat: -1})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+func testMaxConnsPerIPOne(t *testing.T, f Framework) {
+	ep := lifecycle.NewEndpoint(SendN(1), lifecycle.Options{Heartbeat: -1})
+	app := f.New(Config{}, Routes{SSE: ep})
 	app.Server().MaxConnsPerIP = 1
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	addr := strings.TrimPrefix(startApp(t, f, app), "http://")
 	for i := range 50 {
 		deadline := time.Now().Add(time.Second)
 		for {
@@ -260,14 +248,12 @@ func TestMaxConnsPerIPOne(t *testing.T) {
 // With Concurrency 2, a stream counts as one served connection while it
 // runs, and nothing once over: 100 streams one after another never get
 // fasthttp's 503, and two open streams do fill the server.
-func TestConcurrencyCountsAStreamOnce(t *testing.T) {
+func testConcurrencyCountsAStreamOnce(t *testing.T, f Framework) {
 	hold := make(chan struct{})
 	defer close(hold)
 	ep := lifecycle.NewEndpoint(holdOrSendOne(hold), lifecycle.Options{Heartbeat: -1})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, Concurrency: 2})
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
-	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	app := f.New(Config{Concurrency: 2}, Routes{SSE: ep})
+	addr := strings.TrimPrefix(startApp(t, f, app), "http://")
 	for i := range 100 {
 		raw := "GET /sse/e HTTP/1.1\r\nHost: x\r\n\r\n"
 		if i%4 == 3 {
@@ -296,15 +282,15 @@ func TestConcurrencyCountsAStreamOnce(t *testing.T) {
 
 // A ConnState gauge (+1 on StateNew, -1 on StateClosed or StateHijacked)
 // sees every connection arrive once and leave once, streams included.
-func TestConnStateGaugeEndsAtZero(t *testing.T) {
+func testConnStateGaugeEndsAtZero(t *testing.T, f Framework) {
 	var gauge, news atomic.Int64
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		if s.Request().Param("name") == "wait" {
-			return hello(s)
+			return Hello(s)
 		}
 		return s.Send(lifecycle.Event{Data: []byte("hello")})
 	}, lifecycle.Options{Heartbeat: -1})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app := f.New(Config{}, Routes{SSE: ep})
 	app.Server().ConnState = func(_ net.Conn, st fasthttp.ConnState) {
 		switch st {
 		case fasthttp.StateNew:
@@ -314,10 +300,8 @@ func TestConnStateGaugeEndsAtZero(t *testing.T) {
 			gauge.Add(-1)
 		}
 	}
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	app.Get("/plain", func(c *fiber.Ctx) error { return c.SendString("plain") })
-	addr := strings.TrimPrefix(startApp(t, app), "http://")
-	client := rawClient(t)
+	addr := strings.TrimPrefix(startApp(t, f, app), "http://")
+	client := RawClient(t)
 	for i := range 30 {
 		switch i % 5 {
 		case 0: // a stream that ends, over keep-alive
@@ -328,7 +312,7 @@ func TestConnStateGaugeEndsAtZero(t *testing.T) {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		case 1: // a stream the client leaves
-			st := stream(t, "http://"+addr+"/sse/wait", nil)
+			st := Stream(t, "http://"+addr+"/sse/wait", nil)
 			st.Close()
 		case 2: // HEAD and a plain request on one connection
 			exchange(t, addr, "HEAD /sse/h HTTP/1.1\r\nHost: x\r\n\r\n", false)
@@ -352,9 +336,10 @@ func TestConnStateGaugeEndsAtZero(t *testing.T) {
 }
 
 // Over TLS the request stays a TLS request for the middleware in front of
-// the stream, every time: helmet sends HSTS, and the client certificate
-// middleware reads (mTLS) reaches the session through Locals.
-func TestTLSStateSeenByMiddleware(t *testing.T) {
+// the stream, every time: HSTS is sent (see Routes.HSTSMaxAge), and the
+// client certificate middleware reads (mTLS) reaches the session through
+// Locals.
+func testTLSStateSeenByMiddleware(t *testing.T, f Framework) {
 	certSrv := httptest.NewUnstartedServer(nil) // for its certificate and trusting client
 	certSrv.StartTLS()
 	tlsConfig, client := certSrv.TLS.Clone(), certSrv.Client()
@@ -367,15 +352,13 @@ func TestTLSStateSeenByMiddleware(t *testing.T) {
 		cn, _ := s.Context().Value("cn").(string)
 		return s.Send(lifecycle.Event{Data: []byte("cn=" + cn)})
 	}, lifecycle.Options{Heartbeat: -1})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Use(helmet.New(helmet.Config{HSTSMaxAge: 3600}), func(c *fiber.Ctx) error {
-		if st := c.Context().TLSConnectionState(); st != nil && len(st.PeerCertificates) > 0 {
+	app := f.New(Config{}, Routes{SSE: ep, HSTSMaxAge: 3600, Use: []Middleware{func(c Ctx) bool {
+		if st := c.Request.TLSConnectionState(); st != nil && len(st.PeerCertificates) > 0 {
 			c.Locals("cn", st.PeerCertificates[0].Subject.CommonName)
 		}
-		return c.Next()
-	})
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	base := startTLSApp(t, app, tlsConfig)
+		return true
+	}}})
+	base := startTLSApp(t, f, app, tlsConfig)
 	for i := range 3 {
 		resp, err := client.Get(base + "/sse/a")
 		if err != nil {
@@ -387,7 +370,7 @@ func TestTLSStateSeenByMiddleware(t *testing.T) {
 			t.Errorf("stream %d: body %q, %v; want the client certificate's name", i, body, err)
 		}
 		if resp.Header.Get("Strict-Transport-Security") == "" {
-			t.Errorf("stream %d: no HSTS header: helmet did not see HTTPS", i)
+			t.Errorf("stream %d: no HSTS header: the middleware did not see HTTPS", i)
 		}
 	}
 }
@@ -416,7 +399,7 @@ func clientCert(t *testing.T, cn string) tls.Certificate {
 // ReadTimeout and IdleTimeout bound waiting for a request, never a stream
 // that outlives them; after a stream ends the connection closes, with no
 // unsolicited 408.
-func TestReadAndIdleTimeoutsLeaveStreamsAlone(t *testing.T) {
+func testReadAndIdleTimeoutsLeaveStreamsAlone(t *testing.T, f Framework) {
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		select {
 		case <-time.After(800 * time.Millisecond):
@@ -425,7 +408,7 @@ func TestReadAndIdleTimeoutsLeaveStreamsAlone(t *testing.T) {
 		}
 		return s.Send(lifecycle.Event{Data: []byte("late")})
 	}, lifecycle.Options{Heartbeat: -1})
-	addr := routes(t, fiber.Config{ReadTimeout: 200 * time.Millisecond, IdleTimeout: 200 * time.Millisecond}, ep)
+	addr := routes(t, f, Config{ReadTimeout: 200 * time.Millisecond, IdleTimeout: 200 * time.Millisecond}, ep)
 	for _, raw := range []string{"GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", "GET /sse/a HTTP/1.0\r\n\r\n"} {
 		resp, body, after := exchange(t, addr, raw, true)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "data: late") {
@@ -439,7 +422,7 @@ func TestReadAndIdleTimeoutsLeaveStreamsAlone(t *testing.T) {
 
 // WriteTimeout bounds fasthttp's own responses; the stream bounds each of
 // its writes by Options.WriteTimeout instead, so it outlives the server's.
-func TestWriteTimeoutLeavesStreamsAlone(t *testing.T) {
+func testWriteTimeoutLeavesStreamsAlone(t *testing.T, f Framework) {
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		for i := range 3 {
 			time.Sleep(300 * time.Millisecond)
@@ -449,7 +432,7 @@ func TestWriteTimeoutLeavesStreamsAlone(t *testing.T) {
 		}
 		return nil
 	}, lifecycle.Options{Heartbeat: -1})
-	addr := routes(t, fiber.Config{WriteTimeout: 200 * time.Millisecond}, ep)
+	addr := routes(t, f, Config{WriteTimeout: 200 * time.Millisecond}, ep)
 	_, body, _ := exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
 	if !strings.Contains(string(body), "data: tick 2") {
 		t.Errorf("body %q: the server's WriteTimeout cut the stream", body)
@@ -458,8 +441,8 @@ func TestWriteTimeoutLeavesStreamsAlone(t *testing.T) {
 
 // ReduceMemoryUsage and DisableKeepalive change how fasthttp holds its
 // buffers and connections; streams still open, end and notice the client.
-func TestReduceMemoryUsageAndDisableKeepalive(t *testing.T) {
-	for name, cfg := range map[string]fiber.Config{
+func testReduceMemoryUsageAndDisableKeepalive(t *testing.T, f Framework) {
+	for name, cfg := range map[string]Config{
 		"ReduceMemoryUsage": {ReduceMemoryUsage: true},
 		"DisableKeepalive":  {DisableKeepalive: true},
 	} {
@@ -467,11 +450,11 @@ func TestReduceMemoryUsageAndDisableKeepalive(t *testing.T) {
 			ended := sessiontest.NewEnds()
 			ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 				if s.Request().Param("name") == "wait" {
-					return hello(s)
+					return Hello(s)
 				}
-				return sendN(2)(s)
+				return SendN(2)(s)
 			}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
-			addr := routes(t, cfg, ep)
+			addr := routes(t, f, cfg, ep)
 			for range 3 {
 				_, body, after := exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
 				if strings.Count(string(body), "data: a") != 2 || len(after) != 0 {
@@ -483,7 +466,7 @@ func TestReduceMemoryUsageAndDisableKeepalive(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || string(body) != "plain" {
 				t.Errorf("plain: %d %q", resp.StatusCode, body)
 			}
-			stream(t, "http://"+addr+"/sse/wait", nil).Close()
+			Stream(t, "http://"+addr+"/sse/wait", nil).Close()
 			ended.Want(t, lifecycle.ErrClientGone)
 		})
 	}
@@ -493,18 +476,17 @@ func TestReduceMemoryUsageAndDisableKeepalive(t *testing.T) {
 // the hijack handler: the stream's connection is still closed when the
 // stream ends (an HTTP/1.0 client sees the end), and when the client
 // leaves, its socket is not left open.
-func TestKeepHijackedConns(t *testing.T) {
+func testKeepHijackedConns(t *testing.T, f Framework) {
 	ended := sessiontest.NewEnds()
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		if s.Request().Param("name") == "wait" {
-			return hello(s)
+			return Hello(s)
 		}
-		return sendN(1)(s)
+		return SendN(1)(s)
 	}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app := f.New(Config{}, Routes{SSE: ep})
 	app.Server().KeepHijackedConns = true
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
-	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	addr := strings.TrimPrefix(startApp(t, f, app), "http://")
 	for _, raw := range []string{
 		"GET /sse/a HTTP/1.0\r\n\r\n",
 		"GET /sse/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -518,7 +500,7 @@ func TestKeepHijackedConns(t *testing.T) {
 	}
 	fds := openFiles()
 	for range 20 {
-		st := stream(t, "http://"+addr+"/sse/wait", nil)
+		st := Stream(t, "http://"+addr+"/sse/wait", nil)
 		st.Close()
 		ended.Want(t, lifecycle.ErrClientGone)
 	}
@@ -534,15 +516,14 @@ func openFiles() int {
 // With StreamRequestBody, a body over Options.MaxBodySize is refused by its
 // Content-Length before it is read, and a chunked one as soon as it passes
 // the limit: neither is held in memory.
-func TestStreamRequestBodyIsBounded(t *testing.T) {
+func testStreamRequestBodyIsBounded(t *testing.T, f Framework) {
 	ran := make(chan struct{}, 4)
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		ran <- struct{}{}
 		return nil
 	}, lifecycle.Options{Heartbeat: -1, MaxBodySize: 64 << 10})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, StreamRequestBody: true, BodyLimit: 256 << 20})
-	app.Post("/sse/:name", fiberadapter.Handler(ep))
-	addr := strings.TrimPrefix(startApp(t, app), "http://")
+	app := f.New(Config{StreamRequestBody: true, BodyLimit: 256 << 20}, Routes{SSE: ep})
+	addr := strings.TrimPrefix(startApp(t, f, app), "http://")
 
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -594,19 +575,19 @@ func TestStreamRequestBodyIsBounded(t *testing.T) {
 
 // With ProxyHeader, the session's address is the client's as Fiber reports
 // it (c.IP()), so MaxSessionsPerKey counts clients, not the proxy.
-func TestProxyHeaderKeysSessionsByClient(t *testing.T) {
+func testProxyHeaderKeysSessionsByClient(t *testing.T, f Framework) {
 	addrs := make(chan string, 4)
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		addrs <- s.Request().RemoteAddr
-		return hello(s)
+		return Hello(s)
 	}, lifecycle.Options{Heartbeat: -1, MaxSessionsPerKey: 1})
-	addr := routes(t, fiber.Config{ProxyHeader: fiber.HeaderXForwardedFor}, ep)
+	addr := routes(t, f, Config{ProxyHeader: "X-Forwarded-For"}, ep)
 	base := "http://" + addr
-	stream(t, base+"/sse/a", http.Header{"X-Forwarded-For": {"203.0.113.1"}})
+	Stream(t, base+"/sse/a", http.Header{"X-Forwarded-For": {"203.0.113.1"}})
 	if got := <-addrs; got != "203.0.113.1" {
 		t.Errorf("RemoteAddr %q, want the forwarded client", got)
 	}
-	stream(t, base+"/sse/b", http.Header{"X-Forwarded-For": {"203.0.113.2"}}) // another client: admitted
+	Stream(t, base+"/sse/b", http.Header{"X-Forwarded-For": {"203.0.113.2"}}) // another client: admitted
 	<-addrs
 	resp := sessiontest.Get(t, base+"/sse/c", http.Header{"X-Forwarded-For": {"203.0.113.1"}})
 	if resp.StatusCode != http.StatusServiceUnavailable {
@@ -616,13 +597,13 @@ func TestProxyHeaderKeysSessionsByClient(t *testing.T) {
 
 // Thousands of HEADs pipelined on one connection are answered in order, on
 // that connection, with nothing left behind.
-func TestPipelinedHeads(t *testing.T) {
+func testPipelinedHeads(t *testing.T, f Framework) {
 	n := 5000
 	if testing.Short() {
 		n = 1000
 	}
-	ep := lifecycle.NewEndpoint(hello, lifecycle.Options{Heartbeat: -1})
-	addr := routes(t, fiber.Config{}, ep)
+	ep := lifecycle.NewEndpoint(Hello, lifecycle.Options{Heartbeat: -1})
+	addr := routes(t, f, Config{}, ep)
 	base := runtime.NumGoroutine()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -651,10 +632,9 @@ func TestPipelinedHeads(t *testing.T) {
 // Fiber's handler served by a fasthttp.Server of the user's own that keeps
 // hijacked connections: the stream's connection is still closed when the
 // stream ends, by the server that actually serves it.
-func TestOwnServerWithKeepHijackedConns(t *testing.T) {
-	ep := lifecycle.NewEndpoint(sendN(2), lifecycle.Options{Heartbeat: -1})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
+func testOwnServerWithKeepHijackedConns(t *testing.T, f Framework) {
+	ep := lifecycle.NewEndpoint(SendN(2), lifecycle.Options{Heartbeat: -1})
+	app := f.New(Config{}, Routes{SSE: ep})
 	srv := &fasthttp.Server{Handler: app.Handler(), KeepHijackedConns: true, MaxIdleWorkerDuration: 50 * time.Millisecond}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -676,13 +656,13 @@ func TestOwnServerWithKeepHijackedConns(t *testing.T) {
 // With ProxyHeader, only a header value that is one IP address becomes the
 // session's address; a missing header, a list or garbage leaves the peer's,
 // so no client chooses its own MaxSessionsPerKey key with made-up text.
-func TestProxyHeaderOnlyTakesAnAddress(t *testing.T) {
+func testProxyHeaderOnlyTakesAnAddress(t *testing.T, f Framework) {
 	got := make(chan string, 1)
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
 		got <- s.Request().RemoteAddr
 		return nil
 	}, lifecycle.Options{Heartbeat: -1})
-	addr := routes(t, fiber.Config{ProxyHeader: fiber.HeaderXForwardedFor}, ep)
+	addr := routes(t, f, Config{ProxyHeader: "X-Forwarded-For"}, ep)
 	for xff, want := range map[string]string{
 		"":                 "127.0.0.1:",
 		"1.1.1.1, 9.9.9.9": "127.0.0.1:",
@@ -703,9 +683,9 @@ func TestProxyHeaderOnlyTakesAnAddress(t *testing.T) {
 
 // HEAD gets the headers a GET would, on HTTP/1.0 too, where a stream is
 // close-delimited: no Transfer-Encoding toward an HTTP/1.0 client.
-func TestHeadMatchesGet(t *testing.T) {
-	ep := lifecycle.NewEndpoint(sendN(1), lifecycle.Options{Heartbeat: -1})
-	addr := routes(t, fiber.Config{}, ep)
+func testHeadMatchesGet(t *testing.T, f Framework) {
+	ep := lifecycle.NewEndpoint(SendN(1), lifecycle.Options{Heartbeat: -1})
+	addr := routes(t, f, Config{}, ep)
 	for _, proto := range []string{"HTTP/1.0", "HTTP/1.1"} {
 		get, _, _ := exchange(t, addr, "GET /sse/a "+proto+"\r\nHost: x\r\n\r\n", false)
 		head, _, _ := exchange(t, addr, "HEAD /sse/a "+proto+"\r\nHost: x\r\n\r\n", false)
@@ -721,10 +701,10 @@ func TestHeadMatchesGet(t *testing.T) {
 // A client that sends more than the watcher will read and drop (64 KiB of
 // requests a stream's connection never answers) is ended, rather than
 // left unwatched: leaving afterwards is still noticed at once.
-func TestClientSendingTooMuchIsEnded(t *testing.T) {
+func testClientSendingTooMuchIsEnded(t *testing.T, f Framework) {
 	ended := sessiontest.NewEnds()
-	ep := lifecycle.NewEndpoint(hello, ended.Hook(lifecycle.Options{Heartbeat: -1}))
-	addr := routes(t, fiber.Config{}, ep)
+	ep := lifecycle.NewEndpoint(Hello, ended.Hook(lifecycle.Options{Heartbeat: -1}))
+	addr := routes(t, f, Config{}, ep)
 	for _, n := range []int{1 << 10, 70 << 10} {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {

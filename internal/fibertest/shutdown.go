@@ -1,4 +1,4 @@
-package fiberadapter_test
+package fibertest
 
 import (
 	"bufio"
@@ -11,17 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/ssekit/ssekit/conformance"
-	"github.com/ssekit/ssekit/fiberadapter"
 	"github.com/ssekit/ssekit/internal/sessiontest"
 	"github.com/ssekit/ssekit/lifecycle"
 )
 
 // listen serves app on a new 127.0.0.1 listener and returns its address and
-// a channel that receives app.Listener's result; the test shuts app down.
-func listen(t *testing.T, app *fiber.App) (string, <-chan error) {
+// a channel that receives f.Listen's result; the test shuts app down.
+func listen(t *testing.T, f Framework, app App) (string, <-chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,7 +26,7 @@ func listen(t *testing.T, app *fiber.App) (string, <-chan error) {
 	}
 	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	go func() { served <- f.Listen(app, ln) }()
 	return ln.Addr().String(), served
 }
 
@@ -37,26 +34,24 @@ func listen(t *testing.T, app *fiber.App) (string, <-chan error) {
 // request to the route, even) is served as a stream that ends at once with
 // the farewell, and the shutdown returns: no hook is registered from a
 // request, so nothing waits on Fiber's lock.
-func TestShutdownWithAStreamRequestInFlight(t *testing.T) {
-	for name, shutdown := range map[string]func(*fiber.App) error{
-		"Shutdown":            (*fiber.App).Shutdown,
-		"ShutdownWithTimeout": func(a *fiber.App) error { return a.ShutdownWithTimeout(5 * time.Second) },
+func testShutdownWithAStreamRequestInFlight(t *testing.T, f Framework) {
+	for name, shutdown := range map[string]func(App) error{
+		"Shutdown":            App.Shutdown,
+		"ShutdownWithTimeout": func(a App) error { return a.ShutdownWithTimeout(5 * time.Second) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			ended := sessiontest.NewEnds()
-			ep := lifecycle.NewEndpoint(hello, ended.Hook(lifecycle.Options{
+			ep := lifecycle.NewEndpoint(Hello, ended.Hook(lifecycle.Options{
 				Heartbeat: -1,
 				Farewell:  &lifecycle.Event{Type: "bye"},
 			}))
 			inMiddleware, release := make(chan struct{}), make(chan struct{})
-			app := fiber.New(fiber.Config{DisableStartupMessage: true})
-			app.Use(func(c *fiber.Ctx) error {
+			app := f.New(Config{}, Routes{SSE: ep, Use: []Middleware{func(Ctx) bool {
 				close(inMiddleware)
 				<-release
-				return c.Next()
-			})
-			app.Get("/sse/:name", fiberadapter.Handler(ep))
-			addr, served := listen(t, app)
+				return true
+			}}})
+			addr, served := listen(t, f, app)
 
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -88,7 +83,7 @@ func TestShutdownWithAStreamRequestInFlight(t *testing.T) {
 				t.Errorf("the late stream's body %q, want the farewell", body)
 			}
 			if err := <-served; err != nil {
-				t.Errorf("app.Listener: %v", err)
+				t.Errorf("Listen: %v", err)
 			}
 		})
 	}
@@ -96,10 +91,10 @@ func TestShutdownWithAStreamRequestInFlight(t *testing.T) {
 
 // ShutdownWithTimeout and ShutdownWithContext keep the caller's deadline
 // even when a handler ignores Session.Done: they return its error then.
-func TestShutdownKeepsTheCallersDeadline(t *testing.T) {
-	for name, shutdown := range map[string]func(*fiber.App) error{
-		"ShutdownWithTimeout": func(a *fiber.App) error { return a.ShutdownWithTimeout(500 * time.Millisecond) },
-		"ShutdownWithContext": func(a *fiber.App) error {
+func testShutdownKeepsTheCallersDeadline(t *testing.T, f Framework) {
+	for name, shutdown := range map[string]func(App) error{
+		"ShutdownWithTimeout": func(a App) error { return a.ShutdownWithTimeout(500 * time.Millisecond) },
+		"ShutdownWithContext": func(a App) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			return a.ShutdownWithContext(ctx)
@@ -113,10 +108,9 @@ func TestShutdownKeepsTheCallersDeadline(t *testing.T) {
 				<-stubborn // ignores Done
 				return nil
 			}, ended.Hook(lifecycle.Options{Heartbeat: -1}))
-			app := fiber.New(fiber.Config{DisableStartupMessage: true})
-			app.Get("/sse/:name", fiberadapter.Handler(ep))
-			addr, served := listen(t, app)
-			st, err := conformance.Connect(context.Background(), rawClient(t), "http://"+addr+"/sse/a", nil)
+			app := f.New(Config{}, Routes{SSE: ep})
+			addr, served := listen(t, f, app)
+			st, err := conformance.Connect(context.Background(), RawClient(t), "http://"+addr+"/sse/a", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,11 +135,10 @@ func TestShutdownKeepsTheCallersDeadline(t *testing.T) {
 
 // Building the handler inside a route, once per request, costs nothing that
 // outlives the request: no hook, no goroutine.
-func TestHandlerBuiltPerRequest(t *testing.T) {
-	ep := lifecycle.NewEndpoint(sendN(1), lifecycle.Options{Heartbeat: -1})
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Get("/sse/:name", func(c *fiber.Ctx) error { return fiberadapter.Handler(ep)(c) })
-	addr, served := listen(t, app)
+func testHandlerBuiltPerRequest(t *testing.T, f Framework) {
+	ep := lifecycle.NewEndpoint(SendN(1), lifecycle.Options{Heartbeat: -1})
+	app := f.New(Config{}, Routes{SSE: ep, PerRequest: true})
+	addr, served := listen(t, f, app)
 	exchange(t, addr, "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n", true)
 	settle(t, "idle workers gone", func() bool { return ep.Active() == 0 })
 	time.Sleep(100 * time.Millisecond)
@@ -167,18 +160,17 @@ func TestHandlerBuiltPerRequest(t *testing.T) {
 // A listener whose connections ignore read deadlines (and hide their
 // socket) cannot have its watcher stopped by a deadline: the stream still
 // ends for its client, HTTP/1.0 included, and shutdown is not held up.
-func TestListenerThatIgnoresReadDeadlines(t *testing.T) {
+func testListenerThatIgnoresReadDeadlines(t *testing.T, f Framework) {
 	ended := sessiontest.NewEnds()
-	ep := lifecycle.NewEndpoint(sendN(1), ended.Hook(lifecycle.Options{Heartbeat: -1}))
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Get("/sse/:name", fiberadapter.Handler(ep))
+	ep := lifecycle.NewEndpoint(SendN(1), ended.Hook(lifecycle.Options{Heartbeat: -1}))
+	app := f.New(Config{}, Routes{SSE: ep})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	app.Server().MaxIdleWorkerDuration = 50 * time.Millisecond
 	served := make(chan struct{})
-	go func() { defer close(served); app.Listener(deafListener{ln}) }()
+	go func() { defer close(served); f.Listen(app, deafListener{ln}) }()
 	addr := ln.Addr().String()
 	for _, raw := range []string{"GET /sse/a HTTP/1.0\r\n\r\n", "GET /sse/a HTTP/1.1\r\nHost: x\r\n\r\n"} {
 		start := time.Now()
