@@ -59,6 +59,7 @@ var users = []struct {
 	{[]string{"chiadapter"}, []string{"github.com/go-chi/chi/v5"}},
 	{[]string{"echoadapter"}, []string{"github.com/labstack/echo/v4"}},
 	{[]string{"fiberadapter"}, []string{"github.com/gofiber/fiber/v2", "github.com/valyala/fasthttp"}},
+	{[]string{"fiberv3adapter"}, []string{"github.com/gofiber/fiber/v3", "github.com/valyala/fasthttp"}},
 	{[]string{"hub", "hub/redisbackend"}, []string{"github.com/redis/go-redis/v9"}},
 }
 
