@@ -60,6 +60,19 @@ type Options struct {
 	// MaxTopics bounds how many topics one Serve call subscribes to: one
 	// reconnect replays each of them. Default 64.
 	MaxTopics int
+	// MaxTopicLen bounds a topic name, in bytes. Default
+	// DefaultMaxTopicLen (256).
+	MaxTopicLen int
+	// Authorize, when set, decides whether the request r may subscribe to
+	// topic: nil allows it; ErrForbidden (or an error wrapping it) or a
+	// *lifecycle.Refusal refuses it. Serve asks it for every topic before
+	// subscribing, and Hub.Admit before the stream opens, which is where a
+	// refusal can still be an HTTP status: use both. ctx carries the
+	// request's values (what the framework's middleware attached, such as
+	// the user's identity). It must be safe for concurrent use. Default:
+	// every valid topic is allowed, so a client can read any topic it can
+	// name; set it when topics are per user or otherwise private.
+	Authorize func(ctx context.Context, r *lifecycle.Request, topic string) error
 	// OnSubscribe, when set, is called by Serve once s is subscribed to
 	// topics and its replay is written: every event published after it
 	// returns reaches s. It runs on the session's goroutine and must not
@@ -107,6 +120,9 @@ func New(b Backend, opts Options) *Hub {
 	if opts.MaxTopics <= 0 {
 		opts.MaxTopics = DefaultMaxTopics
 	}
+	if opts.MaxTopicLen <= 0 {
+		opts.MaxTopicLen = DefaultMaxTopicLen
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -145,8 +161,8 @@ func (h *Hub) Close() error {
 // with the same Token within TokenTTL. A nil error means every subscriber
 // will receive it, or a reset event in its place.
 func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (Pos, error) {
-	if topic == "" {
-		return Pos{}, ErrNoTopic
+	if err := h.checkTopic(topic); err != nil {
+		return Pos{}, err
 	}
 	le := lifecycle.Event{Type: ev.Type}
 	if err := le.Validate(); err != nil {
@@ -181,13 +197,19 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (Pos, error) 
 // overflows is ended with ErrSlowSubscriber (or loses its oldest events,
 // with Options.DropOldest, and gets a reset event in their place); no
 // subscriber ever waits for another.
+//
+// Before subscribing, Serve checks the topics as Admit does (ErrNoTopic,
+// ErrInvalidTopic, ErrTooManyTopics, or Options.Authorize's refusal) and
+// returns the error at once, logging a warning: by then the stream has
+// opened with a 200, so put the same check in lifecycle.Options.Admit with
+// Hub.Admit, where it can still refuse with an HTTP status.
 func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
-	topics = slices.Compact(slices.Sorted(slices.Values(topics)))
-	if len(topics) == 0 || topics[0] == "" {
-		return ErrNoTopic
-	}
-	if len(topics) > h.opts.MaxTopics {
-		return ErrTooManyTopics
+	topics, err := h.subscription(s.Context(), s.Request(), topics)
+	if err != nil {
+		h.log.WarnContext(s.Context(), "hub: subscription refused after the stream opened; "+
+			"use Hub.Admit in lifecycle.Options.Admit to refuse it with an HTTP status instead",
+			"path", s.Request().Path, "err", err)
+		return err
 	}
 	waited := false
 	select {

@@ -123,9 +123,10 @@ type Options struct {
 	// framework's middleware attached, as Session.Context will), whether the
 	// topic or resource exists, whether the parameters make sense. A nil
 	// error admits the stream. A *Refusal (see Refuse) refuses it with its
-	// status, headers and message; any other error with 403 Forbidden; a
-	// panic with 500. A refused stream's handler does not run, OnOpen and
-	// OnClose are not called, OnReject is. HEAD requests are decided too.
+	// status, headers and message; any other error (a failure to decide)
+	// with 403 Forbidden, logged as an error; a panic with 500. A refused
+	// stream's handler does not run, OnOpen and OnClose are not called,
+	// OnReject is. HEAD requests are decided too.
 	// Admit runs on the request's goroutine, concurrently for many
 	// requests, before the caps of MaxSessions and MaxSessionsPerKey.
 	// Default none: every stream is admitted.

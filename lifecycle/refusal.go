@@ -71,6 +71,8 @@ func (e *Endpoint) admitted(ctx context.Context, r *Request) (refusal *Refusal, 
 		}
 		return ref, err
 	}
+	e.opts.Logger.ErrorContext(ctx, "sse: Admit failed to decide (an error that is not a *Refusal); refused with 403",
+		"path", r.Path, "err", err)
 	return &Refusal{Status: http.StatusForbidden}, fmt.Errorf("%w: %w", ErrRefused, err)
 }
 

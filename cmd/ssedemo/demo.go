@@ -31,6 +31,7 @@ type demo struct {
 	backend   hub.Backend
 	rdb       *redis.Client
 	ep        *lifecycle.Endpoint
+	hubAdmit  func(context.Context, *lifecycle.Request) error // hub.Admit for ?topic=
 	log       *sessionLog
 }
 
@@ -55,19 +56,25 @@ func newDemo(framework, redisURL string) (*demo, error) {
 		Farewell:  &lifecycle.Event{Type: "farewell", Data: []byte("the demo is restarting"), Retry: 2 * time.Second},
 		OnOpen:    d.log.opened,
 		OnClose:   d.log.closed,
-		Admit:     admit,
+		Admit:     d.admit,
 	})
+	d.hubAdmit = d.hub.Admit(func(r *lifecycle.Request) []string { return []string{r.Query().Get("topic")} })
 	return d, nil
 }
 
-// admit refuses, before the stream opens, a request without a topic: a
-// 400 tells an EventSource not to retry, where a stream ending at once
-// would have it reconnect forever.
-func admit(_ context.Context, r *lifecycle.Request) error {
-	if r.Query().Get("topic") == "" {
+// admit refuses, before the stream opens, a request without a topic, or
+// with one the hub would not serve (too long, control characters): a 400
+// tells an EventSource not to retry, where a stream ending at once would
+// have it reconnect forever. (The demo's topics are public; an app with
+// private ones also sets hub.Options.Authorize.)
+func (d *demo) admit(ctx context.Context, r *lifecycle.Request) error {
+	switch r.Query().Get("topic") {
+	case "":
 		return lifecycle.Refuse(http.StatusBadRequest, "?topic= is required: clock, chat, or any name")
+	case "clock":
+		return nil
 	}
-	return nil
+	return d.hubAdmit(ctx, r)
 }
 
 // serveEvents is the stream: GET /events?topic=NAME&sid=... The topic

@@ -69,13 +69,15 @@ func TestStatsAndPublishValidation(t *testing.T) {
 		if fw != "nethttp" {
 			rf = startDemo(t, fw, "")
 		}
-		resp, err := http.Get("http://" + rf.addr + "/events")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-			t.Errorf("%s: /events without a topic: %d %q, want 400 and no stream", fw, resp.StatusCode, resp.Header.Get("Content-Type"))
+		for _, path := range []string{"/events", "/events?topic=a%0Ab", "/events?topic=" + strings.Repeat("x", 300)} {
+			resp, err := http.Get("http://" + rf.addr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+				t.Errorf("%s: %.40s: %d %q, want 400 and no stream", fw, path, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
 		}
 	}
 	c := openStream(t, r.addr, "clock", "")
