@@ -1,13 +1,19 @@
 // Package stdhttp holds what the adapters for net/http-based frameworks
-// (net/http, chi, Echo) share: the Transport over an http.ResponseWriter and
-// the copy of an *http.Request into a lifecycle.Request.
+// (net/http, chi, Echo v4 and v5, Gin) share: the Transport over an
+// http.ResponseWriter, the copy of an *http.Request into a
+// lifecycle.Request, the checks of the writers middleware wrapped the
+// response in, and the context that also finds a framework's per-request
+// values.
 package stdhttp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/ssekit/ssekit/lifecycle"
@@ -27,7 +33,7 @@ func Serve(ep *lifecycle.Endpoint, w, flushVia http.ResponseWriter, r *http.Requ
 		// before anything is committed, instead of a silent empty 200.
 		ep.Options().Logger.Error("sse: the response writer cannot flush, so events cannot stream; "+
 			"a middleware in front of this route buffers the response", "path", r.URL.Path, "writer", fmt.Sprintf("%T", flushVia))
-		http.Error(w, "event streaming is not possible through this server's middleware", http.StatusInternalServerError)
+		http.Error(w, Unstreamable, http.StatusInternalServerError)
 		return nil
 	}
 	body, err := ReadBody(r, ep.Options().MaxBodySize)
@@ -46,11 +52,18 @@ func Serve(ep *lifecycle.Endpoint, w, flushVia http.ResponseWriter, r *http.Requ
 }
 
 // CanFlush reports whether w, or a writer it wraps (through Unwrap), can
-// flush. It calls nothing, so it commits nothing.
+// flush, and whether the writer at the bottom of w's chain of wrappers (see
+// Under), the server's own, can too: a framework's writer that flushes the
+// one under it when it can does nothing when it cannot (Gin's), or panics
+// (Echo's), and http.TimeoutHandler's writer under it cannot. It calls
+// nothing, so it commits nothing.
 func CanFlush(w http.ResponseWriter) bool {
+	return flusherOnPath(w) && flusher(bottom(w))
+}
+
+func flusherOnPath(w http.ResponseWriter) bool {
 	for {
-		switch w.(type) {
-		case http.Flusher, interface{ FlushError() error }:
+		if flusher(w) {
 			return true
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
@@ -59,6 +72,89 @@ func CanFlush(w http.ResponseWriter) bool {
 		}
 		w = u.Unwrap()
 	}
+}
+
+func flusher(w http.ResponseWriter) bool {
+	switch w.(type) {
+	case http.Flusher, interface{ FlushError() error }:
+		return true
+	}
+	return false
+}
+
+// Under returns the writer w wraps: what its Unwrap method returns or,
+// for a wrapper without one, the http.ResponseWriter it embeds (as an
+// exported embedded field, the usual way to write a wrapper: Gin's
+// middleware do so). It returns nil when w wraps nothing it can see.
+func Under(w http.ResponseWriter) http.ResponseWriter {
+	if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+		return u.Unwrap()
+	}
+	v := reflect.ValueOf(w)
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if !f.Anonymous || !f.IsExported() || f.Type.Kind() != reflect.Interface {
+			continue
+		}
+		if inner, ok := v.Field(i).Interface().(http.ResponseWriter); ok && inner != nil {
+			return inner
+		}
+	}
+	return nil
+}
+
+// bottom returns the last writer of w's chain of wrappers (see Under).
+func bottom(w http.ResponseWriter) http.ResponseWriter {
+	for range 100 { // a chain this long is a cycle
+		u := Under(w)
+		if u == nil {
+			return w
+		}
+		w = u
+	}
+	return w
+}
+
+// copyingWriters names the writers of middleware that copy every byte of
+// the response into memory for as long as the response lasts: harmless for
+// a page, unbounded for a stream, which also never reaches the client when
+// the copy is all that is sent (Gin's timeout middleware).
+var copyingWriters = map[string]bool{
+	"*middleware.bodyDumpResponseWriter": true, // Echo v4 and v5, BodyDump
+	"*timeout.Writer":                    true, // github.com/gin-contrib/timeout
+}
+
+// Unstreamable is the body of the 500 an adapter answers when middleware
+// makes a stream impossible.
+const Unstreamable = "event streaming is not possible through this server's middleware"
+
+// Copying reports whether w, or a writer it wraps (see Under), is one of a
+// middleware that copies every byte of the response into memory, and logs
+// an error naming it if so. The adapter then answers 500 (Unstreamable) in
+// its framework's way, before anything is committed.
+func Copying(ep *lifecycle.Endpoint, w http.ResponseWriter, r *http.Request) bool {
+	for range 100 {
+		if w == nil {
+			return false
+		}
+		if name := fmt.Sprintf("%T", w); copyingWriters[name] {
+			ep.Options().Logger.Error("sse: a middleware copies every byte of the response into memory; "+
+				"a stream would grow it without bound: skip that middleware for this route",
+				"path", r.URL.Path, "writer", name)
+			return true
+		}
+		w = Under(w)
+	}
+	return false
 }
 
 var errTooLarge = errors.New("request body too large")
@@ -114,8 +210,9 @@ func NewRequest(r *http.Request, params []lifecycle.Param, body []byte) *lifecyc
 // wrappers that implement Unwrap, prefers FlushError (which reports errors)
 // and fails with http.ErrNotSupported where flushing is impossible.
 type Transport struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
+	w   http.ResponseWriter
+	via http.ResponseWriter
+	rc  *http.ResponseController
 }
 
 // NewTransport returns a Transport writing to w and flushing through
@@ -123,7 +220,7 @@ type Transport struct {
 // Response panics when the writer under it cannot flush, and hides errors:
 // the echo adapter flushes the writer under it instead).
 func NewTransport(w, flushVia http.ResponseWriter) *Transport {
-	return &Transport{w: w, rc: http.NewResponseController(flushVia)}
+	return &Transport{w: w, via: flushVia, rc: http.NewResponseController(flushVia)}
 }
 
 // WriteHeader implements lifecycle.Transport.
@@ -143,5 +240,55 @@ func (t *Transport) Write(p []byte) (int, error) { return t.w.Write(p) }
 // Flush implements lifecycle.Transport.
 func (t *Transport) Flush() error { return t.rc.Flush() }
 
-// SetWriteDeadline implements lifecycle.Transport.
-func (t *Transport) SetWriteDeadline(d time.Time) error { return t.rc.SetWriteDeadline(d) }
+// SetWriteDeadline implements lifecycle.Transport. Where a wrapper hides
+// the writers under it from http.ResponseController (no Unwrap method: Gin's
+// gzip middleware), it sets the deadline on the first writer under it that
+// can (see Under): without that, a server's WriteTimeout would cut the
+// stream, and Options.WriteTimeout would not be enforced.
+func (t *Transport) SetWriteDeadline(d time.Time) error {
+	err := t.rc.SetWriteDeadline(d)
+	if !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	for w := Under(t.via); w != nil; w = Under(w) {
+		if dw, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+			return dw.SetWriteDeadline(d)
+		}
+	}
+	return err
+}
+
+// WithStore returns a context that is ctx, except that Value first looks
+// the key up with get (a framework's per-request store: Echo's and Gin's
+// c.Get), until end is called. A framework recycles its store once the
+// handler returns, so the handler calls end before it returns. The context
+// is safe for concurrent use.
+func WithStore(ctx context.Context, get func(key any) any) (_ context.Context, end func()) {
+	v := &storeValues{Context: ctx, get: get}
+	return v, v.end
+}
+
+type storeValues struct {
+	context.Context
+	mu  sync.RWMutex
+	get func(key any) any // nil after end
+}
+
+func (v *storeValues) Value(key any) any {
+	v.mu.RLock()
+	var val any
+	if v.get != nil {
+		val = v.get(key)
+	}
+	v.mu.RUnlock()
+	if val != nil {
+		return val
+	}
+	return v.Context.Value(key)
+}
+
+func (v *storeValues) end() {
+	v.mu.Lock()
+	v.get = nil
+	v.mu.Unlock()
+}
