@@ -210,9 +210,10 @@ func NewRequest(r *http.Request, params []lifecycle.Param, body []byte) *lifecyc
 // wrappers that implement Unwrap, prefers FlushError (which reports errors)
 // and fails with http.ErrNotSupported where flushing is impossible.
 type Transport struct {
-	w   http.ResponseWriter
-	via http.ResponseWriter
-	rc  *http.ResponseController
+	w      http.ResponseWriter
+	via    http.ResponseWriter
+	rc     *http.ResponseController
+	bottom *http.ResponseController // the server's writer under via's wrappers; nil if via is it
 }
 
 // NewTransport returns a Transport writing to w and flushing through
@@ -220,7 +221,11 @@ type Transport struct {
 // Response panics when the writer under it cannot flush, and hides errors:
 // the echo adapter flushes the writer under it instead).
 func NewTransport(w, flushVia http.ResponseWriter) *Transport {
-	return &Transport{w: w, via: flushVia, rc: http.NewResponseController(flushVia)}
+	t := &Transport{w: w, via: flushVia, rc: http.NewResponseController(flushVia)}
+	if b := bottom(flushVia); b != flushVia {
+		t.bottom = http.NewResponseController(b)
+	}
+	return t
 }
 
 // WriteHeader implements lifecycle.Transport.
@@ -237,8 +242,22 @@ func (t *Transport) WriteHeader(status int, header http.Header) error {
 // Write implements lifecycle.Transport.
 func (t *Transport) Write(p []byte) (int, error) { return t.w.Write(p) }
 
-// Flush implements lifecycle.Transport.
-func (t *Transport) Flush() error { return t.rc.Flush() }
+// Flush implements lifecycle.Transport. It flushes through the wrappers
+// (a compressing one must flush its encoder), then the server's writer at
+// the bottom of the chain: a wrapper's Flush may return no error, or skip
+// the writer under it when that one has only FlushError (Gin's does), so
+// the bytes go out, and a failure is reported, only by flushing the
+// server's writer itself. With nothing left buffered, that second flush
+// costs no system call.
+func (t *Transport) Flush() error {
+	if err := t.rc.Flush(); err != nil {
+		return err
+	}
+	if t.bottom != nil {
+		return t.bottom.Flush()
+	}
+	return nil
+}
 
 // SetWriteDeadline implements lifecycle.Transport. Where a wrapper hides
 // the writers under it from http.ResponseController (no Unwrap method: Gin's
