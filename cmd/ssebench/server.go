@@ -14,13 +14,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
 	"github.com/labstack/echo/v4"
+	echov5 "github.com/labstack/echo/v5"
 
 	"github.com/ssekit/ssekit/chiadapter"
 	"github.com/ssekit/ssekit/echoadapter"
+	"github.com/ssekit/ssekit/echov5adapter"
 	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/ginadapter"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/nethttpadapter"
 )
@@ -34,13 +38,14 @@ import (
 // goroutines after a GC, CPU time) and /ended (when each stream ended, by
 // client address, in Unix nanoseconds).
 
-// targets lists what the server can run: the four adapters and the
+// targets lists what the server can run: the adapters and the
 // hand-written baselines ("raw-*", one per framework: the ceiling for
 // throughput; raw-nethttp is also the net/http baseline users write today,
 // raw-fiber the SetBodyStreamWriter recipe with a 15 s heartbeat).
 var targets = []string{
 	"nethttp", "chi", "echo", "fiber",
 	"raw-nethttp", "raw-chi", "raw-echo", "raw-fiber",
+	"echov5", "gin", "raw-echov5", "raw-gin",
 }
 
 var payload = strings.Repeat("x", 64)
@@ -155,6 +160,27 @@ func startTarget(target string, heartbeat time.Duration, ln net.Listener, done *
 		app.Get("/sse", rawFiberRecipe(done))
 		go app.Listener(ln)
 		return nil
+	case "echov5":
+		e := echov5.New()
+		e.GET("/sse", echov5adapter.Handler(ep))
+		return srv(e)
+	case "raw-echov5":
+		e := echov5.New()
+		e.GET("/sse", func(c *echov5.Context) error {
+			rawLoop(c.Response(), c.Request(), done)
+			return nil
+		})
+		return srv(e)
+	case "gin":
+		gin.SetMode(gin.ReleaseMode)
+		r := gin.New()
+		r.GET("/sse", ginadapter.Handler(ep))
+		return srv(r)
+	case "raw-gin":
+		gin.SetMode(gin.ReleaseMode)
+		r := gin.New()
+		r.GET("/sse", func(c *gin.Context) { rawLoop(c.Writer, c.Request, done) })
+		return srv(r)
 	}
 	return fmt.Errorf("unknown target %q (have %s)", target, strings.Join(targets, ", "))
 }
