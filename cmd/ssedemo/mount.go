@@ -6,14 +6,18 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/labstack/echo/v4"
+	echov5 "github.com/labstack/echo/v5"
 
 	"github.com/ssekit/ssekit/chiadapter"
 	"github.com/ssekit/ssekit/echoadapter"
+	"github.com/ssekit/ssekit/echov5adapter"
 	"github.com/ssekit/ssekit/fiberadapter"
+	"github.com/ssekit/ssekit/ginadapter"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/listener"
 	"github.com/ssekit/ssekit/nethttpadapter"
@@ -66,6 +70,20 @@ func mount(framework string, ep *lifecycle.Endpoint, rest http.Handler, ln net.L
 		app.Get("/events", fiberadapter.Handler(ep)) // its shutdown hook ends the sessions
 		app.Use(adaptor.HTTPHandler(rest))
 		return &server{serve: func() error { return app.Listener(ln) }, shutdown: app.ShutdownWithContext}, nil
+	case "echov5":
+		e := echov5.New()
+		e.GET("/events", echov5adapter.Handler(ep))
+		e.Any("/*", echov5.WrapHandler(rest))
+		return std(e), nil // echo.StartConfig makes the same http.Server
+	case "gin":
+		gin.SetMode(gin.ReleaseMode)
+		r := gin.New()
+		r.GET("/events", ginadapter.Handler(ep))
+		r.NoRoute(func(c *gin.Context) {
+			c.Status(http.StatusOK) // Gin presets 404 for NoRoute; rest sets its own
+			rest.ServeHTTP(c.Writer, c.Request)
+		})
+		return std(r), nil
 	}
 	return nil, validFramework(framework)
 }
