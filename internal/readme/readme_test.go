@@ -24,6 +24,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
 	"github.com/labstack/echo/v4"
+	echov5 "github.com/labstack/echo/v5"
+	"github.com/gin-gonic/gin"
 
 	"github.com/ssekit/ssekit/lifecycle"
 )
@@ -46,6 +48,8 @@ var (
 	r       *http.Request // the request, where a snippet says "e.g. in POST /publish"
 	body    []byte        // its body, likewise
 	addr    string        // where a harness listens
+	e5      *echov5.Echo  // an Echo v5 instance
+	engine  *gin.Engine   // a Gin engine
 )
 `
 
@@ -72,6 +76,12 @@ var imports = map[string]string{
 	"fiber":          "github.com/gofiber/fiber/v2",
 	"cors":           "github.com/gofiber/fiber/v2/middleware/cors",
 	"requestid":      "github.com/gofiber/fiber/v2/middleware/requestid",
+	"echov5adapter":  "github.com/ssekit/ssekit/echov5adapter",
+	"ginadapter":     "github.com/ssekit/ssekit/ginadapter",
+	"gin":            "github.com/gin-gonic/gin",
+	"gzip":           "github.com/gin-contrib/gzip",
+	"signal":         "os/signal",
+	"os":             "os",
 }
 
 var block = regexp.MustCompile("(?s)```go\n(.*?)```")
@@ -124,14 +134,22 @@ func snippetFile(n int, code string) (string, error) {
 	if _, err := parser.ParseFile(token.NewFileSet(), "", "package p\n"+body, 0); err != nil {
 		return "", err
 	}
+	// A snippet mounting echov5adapter uses Echo v5.
+	echoPath := imports["echo"]
+	if strings.Contains(code, "echov5adapter.") {
+		echoPath = "github.com/labstack/echo/v5"
+	}
 	var imp []string
 	for name, path := range imports {
+		if name == "echo" {
+			path = echoPath
+		}
 		if regexp.MustCompile(`\b` + name + `\.`).MatchString(code) {
 			imp = append(imp, fmt.Sprintf("\t%q", path))
 		}
 	}
 	if strings.Contains(code, "middleware.") {
-		path := "github.com/labstack/echo/v4/middleware"
+		path := echoPath + "/middleware"
 		if strings.Contains(code, "chi.") {
 			path = "github.com/go-chi/chi/v5/middleware"
 		}
