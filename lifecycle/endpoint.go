@@ -171,6 +171,10 @@ func (e *Endpoint) failedOpen(ctx context.Context, s *Session, key string) {
 func (e *Endpoint) closed(s *Session, key string) {
 	info := s.release()
 	e.admit.leave(key)
+	// No longer open: Active does not count it once OnClose runs (Serve's
+	// deferred Remove alone would leave it counted while OnClose runs, and
+	// a caller told of the end by OnClose would still see it).
+	e.sessions.Remove(s)
 	e.counts.closed[reasonIndex(info.Reason)].Add(1)
 	e.opts.Logger.Debug("sse: session ended", "path", s.req.Path, "reason", info.Reason,
 		"duration", info.Duration, "events", info.Events, "bytes", info.Bytes)
