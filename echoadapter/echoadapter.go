@@ -1,11 +1,8 @@
 package echoadapter
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -26,50 +23,22 @@ func Handler(ep *lifecycle.Endpoint) echo.HandlerFunc {
 	}
 	return func(c echo.Context) error {
 		res := c.Response()
-		if w, ok := copyingWriter(res.Writer); ok {
-			ep.Options().Logger.Error("sse: a middleware copies every byte of the response into memory; "+
-				"a stream would grow it without bound: skip that middleware for this route",
-				"path", c.Request().URL.Path, "writer", fmt.Sprintf("%T", w))
-			return echo.NewHTTPError(http.StatusInternalServerError, "event streaming is not possible through this server's middleware")
+		if stdhttp.Copying(ep, res.Writer, c.Request()) {
+			return echo.NewHTTPError(http.StatusInternalServerError, stdhttp.Unstreamable)
 		}
 		// Write through echo's Response, so its status, size and Before
 		// hooks stay right; flush the writer under it, because
 		// Response.Flush panics when that writer cannot flush and hides
 		// flush errors.
-		vals := &echoValues{Context: c.Request().Context(), c: c}
-		defer vals.end()
-		return stdhttp.Serve(ep, res, res.Writer, c.Request().WithContext(vals), params(c))
+		ctx, end := stdhttp.WithStore(c.Request().Context(), func(key any) any {
+			if k, ok := key.(string); ok {
+				return c.Get(k)
+			}
+			return nil
+		})
+		defer end() // echo recycles c when the handler returns
+		return stdhttp.Serve(ep, res, res.Writer, c.Request().WithContext(ctx), params(c))
 	}
-}
-
-// echoValues is a request's context that also finds what middleware stored
-// in echo's Context with c.Set, until end. It is safe for concurrent use.
-type echoValues struct {
-	context.Context
-	mu sync.RWMutex
-	c  echo.Context // nil after end: echo recycles it
-}
-
-func (v *echoValues) Value(key any) any {
-	if k, ok := key.(string); ok {
-		v.mu.RLock()
-		var val any
-		if v.c != nil {
-			val = v.c.Get(k)
-		}
-		v.mu.RUnlock()
-		if val != nil {
-			return val
-		}
-	}
-	return v.Context.Value(key)
-}
-
-// end stops consulting echo's Context, before the handler returns it.
-func (v *echoValues) end() {
-	v.mu.Lock()
-	v.c = nil
-	v.mu.Unlock()
 }
 
 // params copies the route parameters out of echo's Context, which echo
@@ -86,20 +55,4 @@ func params(c echo.Context) []lifecycle.Param {
 		}
 	}
 	return ps
-}
-
-// copyingWriter finds, in w's chain of wrappers, echo's BodyDump writer,
-// which tees every byte written into a buffer that lives as long as the
-// response: harmless for a page, unbounded for a stream.
-func copyingWriter(w http.ResponseWriter) (http.ResponseWriter, bool) {
-	for {
-		if fmt.Sprintf("%T", w) == "*middleware.bodyDumpResponseWriter" {
-			return w, true
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return nil, false
-		}
-		w = u.Unwrap()
-	}
 }

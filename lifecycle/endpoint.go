@@ -128,16 +128,7 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 	defer stop()
 
 	if err := s.open(); err != nil {
-		info := s.release()
-		e.admit.leave(key)
-		e.counts.failed.Add(1)
-		// A response that cannot flush is a misconfiguration (a middleware
-		// that buffers), not a client leaving: say so loudly.
-		level := slog.LevelDebug
-		if errors.Is(info.Reason, http.ErrNotSupported) {
-			level = slog.LevelError
-		}
-		e.opts.Logger.Log(ctx, level, "sse: stream failed to open", "path", r.Path, "reason", info.Reason)
+		e.failedOpen(ctx, s, key)
 		return
 	}
 	e.counts.opened.Add(1)
@@ -150,12 +141,44 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 	// left during OnOpen, or Shutdown began): it sees Done closed and
 	// returns, and every opened session runs its handler exactly once.
 	s.end(e.run(s))
+	e.closed(s, key)
+}
+
+// failedOpen releases a session whose status line and headers could not be
+// sent, and logs why. Like closed, it is a function of its own (not
+// inlined) so that its locals are not part of Serve's frame, which stays
+// on the stack of every idle stream: a smaller frame keeps a stream's
+// goroutine stack at 8 KiB under deep frameworks (Gin, Echo v5).
+//
+//go:noinline
+func (e *Endpoint) failedOpen(ctx context.Context, s *Session, key string) {
 	info := s.release()
 	e.admit.leave(key)
+	e.counts.failed.Add(1)
+	// A response that cannot flush is a misconfiguration (a middleware
+	// that buffers), not a client leaving: say so loudly.
+	level := slog.LevelDebug
+	if errors.Is(info.Reason, http.ErrNotSupported) {
+		level = slog.LevelError
+	}
+	e.opts.Logger.Log(ctx, level, "sse: stream failed to open", "path", s.req.Path, "reason", info.Reason)
+}
+
+// closed releases an opened session whose handler has returned, counts and
+// logs its end, and runs OnClose (see failedOpen for why it is apart).
+//
+//go:noinline
+func (e *Endpoint) closed(s *Session, key string) {
+	info := s.release()
+	e.admit.leave(key)
+	// No longer open: Active does not count it once OnClose runs (Serve's
+	// deferred Remove alone would leave it counted while OnClose runs, and
+	// a caller told of the end by OnClose would still see it).
+	e.sessions.Remove(s)
 	e.counts.closed[reasonIndex(info.Reason)].Add(1)
-	e.opts.Logger.Debug("sse: session ended", "path", r.Path, "reason", info.Reason,
+	e.opts.Logger.Debug("sse: session ended", "path", s.req.Path, "reason", info.Reason,
 		"duration", info.Duration, "events", info.Events, "bytes", info.Bytes)
-	e.hook("OnClose", r.Path, func() {
+	e.hook("OnClose", s.req.Path, func() {
 		if e.opts.OnClose != nil {
 			e.opts.OnClose(s, info)
 		}

@@ -14,15 +14,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
 	fiberv3 "github.com/gofiber/fiber/v3"
 	"github.com/labstack/echo/v4"
+	echov5 "github.com/labstack/echo/v5"
 
 	"github.com/ssekit/ssekit/chiadapter"
 	"github.com/ssekit/ssekit/echoadapter"
+	"github.com/ssekit/ssekit/echov5adapter"
 	"github.com/ssekit/ssekit/fiberadapter"
 	"github.com/ssekit/ssekit/fiberv3adapter"
+	"github.com/ssekit/ssekit/ginadapter"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/nethttpadapter"
 )
@@ -36,7 +40,7 @@ import (
 // goroutines after a GC, CPU time) and /ended (when each stream ended, by
 // client address, in Unix nanoseconds).
 
-// targets lists what the server can run: the four adapters and the
+// targets lists what the server can run: the adapters and the
 // hand-written baselines ("raw-*", one per framework: the ceiling for
 // throughput; raw-nethttp is also the net/http baseline users write today,
 // raw-fiber the SetBodyStreamWriter recipe with a 15 s heartbeat,
@@ -45,6 +49,7 @@ var targets = []string{
 	"nethttp", "chi", "echo", "fiber",
 	"raw-nethttp", "raw-chi", "raw-echo", "raw-fiber",
 	"fiberv3", "raw-fiberv3",
+	"echov5", "gin", "raw-echov5", "raw-gin",
 }
 
 var payload = strings.Repeat("x", 64)
@@ -169,6 +174,27 @@ func startTarget(target string, heartbeat time.Duration, ln net.Listener, done *
 		app.Get("/sse", rawFiberV3Recipe(done))
 		go app.Listener(ln, fiberv3.ListenConfig{DisableStartupMessage: true})
 		return nil
+	case "echov5":
+		e := echov5.New()
+		e.GET("/sse", echov5adapter.Handler(ep))
+		return srv(e)
+	case "raw-echov5":
+		e := echov5.New()
+		e.GET("/sse", func(c *echov5.Context) error {
+			rawLoop(c.Response(), c.Request(), done)
+			return nil
+		})
+		return srv(e)
+	case "gin":
+		gin.SetMode(gin.ReleaseMode)
+		r := gin.New()
+		r.GET("/sse", ginadapter.Handler(ep))
+		return srv(r)
+	case "raw-gin":
+		gin.SetMode(gin.ReleaseMode)
+		r := gin.New()
+		r.GET("/sse", func(c *gin.Context) { rawLoop(c.Writer, c.Request, done) })
+		return srv(r)
 	}
 	return fmt.Errorf("unknown target %q (have %s)", target, strings.Join(targets, ", "))
 }

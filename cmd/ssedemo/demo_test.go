@@ -88,7 +88,7 @@ func TestStatsAndPublishValidation(t *testing.T) {
 	if s.Framework != "nethttp" || s.Active != 1 || s.Opened != 1 {
 		t.Errorf("stats %+v, want nethttp with 1 open session", s)
 	}
-	if _, err := newDemo("gin", ""); err == nil {
+	if _, err := newDemo("martini", ""); err == nil {
 		t.Error("newDemo accepted an unknown framework")
 	}
 }

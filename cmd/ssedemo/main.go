@@ -2,7 +2,7 @@
 // Events, served by the framework of your choice.
 //
 //	go run ./cmd/ssedemo                       # Fiber, on http://127.0.0.1:8080
-//	go run ./cmd/ssedemo -framework chi        # nethttp, chi, echo, fiber or fiberv3
+//	go run ./cmd/ssedemo -framework chi        # nethttp, chi, echo, fiber, fiberv3, echov5 or gin
 //	go run ./cmd/ssedemo -redis redis://127.0.0.1:6379   # the Redis hub
 //
 // The page shows a clock stream, a chat room (broadcast through the hub,
@@ -26,7 +26,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	framework := flag.String("framework", "fiber", "nethttp, chi, echo, fiber or fiberv3")
+	framework := flag.String("framework", "fiber", "nethttp, chi, echo, fiber, fiberv3, echov5 or gin")
 	redisURL := flag.String("redis", "", "use the Redis hub at this URL (redis://host:port) instead of the embedded one")
 	flag.Parse()
 
@@ -48,7 +48,7 @@ func main() {
 }
 
 // frameworks lists what -framework accepts.
-var frameworks = []string{"nethttp", "chi", "echo", "fiber", "fiberv3"}
+var frameworks = []string{"nethttp", "chi", "echo", "fiber", "fiberv3", "echov5", "gin"}
 
 func validFramework(f string) error {
 	for _, x := range frameworks {

@@ -6,17 +6,21 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	fiberv3 "github.com/gofiber/fiber/v3"
 	adaptorv3 "github.com/gofiber/fiber/v3/middleware/adaptor"
 	"github.com/labstack/echo/v4"
+	echov5 "github.com/labstack/echo/v5"
 
 	"github.com/ssekit/ssekit/chiadapter"
 	"github.com/ssekit/ssekit/echoadapter"
+	"github.com/ssekit/ssekit/echov5adapter"
 	"github.com/ssekit/ssekit/fiberadapter"
 	"github.com/ssekit/ssekit/fiberv3adapter"
+	"github.com/ssekit/ssekit/ginadapter"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/listener"
 	"github.com/ssekit/ssekit/nethttpadapter"
@@ -75,6 +79,20 @@ func mount(framework string, ep *lifecycle.Endpoint, rest http.Handler, ln net.L
 		app.Use(adaptorv3.HTTPHandler(rest))
 		serve := func() error { return app.Listener(ln, fiberv3.ListenConfig{DisableStartupMessage: true}) }
 		return &server{serve: serve, shutdown: app.ShutdownWithContext}, nil
+	case "echov5":
+		e := echov5.New()
+		e.GET("/events", echov5adapter.Handler(ep))
+		e.Any("/*", echov5.WrapHandler(rest))
+		return std(e), nil // echo.StartConfig makes the same http.Server
+	case "gin":
+		gin.SetMode(gin.ReleaseMode)
+		r := gin.New()
+		r.GET("/events", ginadapter.Handler(ep))
+		r.NoRoute(func(c *gin.Context) {
+			c.Status(http.StatusOK) // Gin presets 404 for NoRoute; rest sets its own
+			rest.ServeHTTP(c.Writer, c.Request)
+		})
+		return std(r), nil
 	}
 	return nil, validFramework(framework)
 }

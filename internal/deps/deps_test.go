@@ -60,6 +60,8 @@ var users = []struct {
 	{[]string{"echoadapter"}, []string{"github.com/labstack/echo/v4"}},
 	{[]string{"fiberadapter"}, []string{"github.com/gofiber/fiber/v2", "github.com/valyala/fasthttp"}},
 	{[]string{"fiberv3adapter"}, []string{"github.com/gofiber/fiber/v3", "github.com/valyala/fasthttp"}},
+	{[]string{"echov5adapter"}, []string{"github.com/labstack/echo/v5"}},
+	{[]string{"ginadapter"}, []string{"github.com/gin-gonic/gin"}},
 	{[]string{"hub", "hub/redisbackend"}, []string{"github.com/redis/go-redis/v9"}},
 }
 

@@ -1,5 +1,5 @@
 // Package portability holds the test that mounts one handler on every
-// framework and checks that clients receive the same bytes from each. It is
+// frameworks and checks that clients receive the same bytes from each. It is
 // test-only: the one place outside the adapters that imports every
 // framework.
 package portability

@@ -9,17 +9,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
 	fiberv3 "github.com/gofiber/fiber/v3"
 	"github.com/labstack/echo/v4"
+	echov5 "github.com/labstack/echo/v5"
 	"go.uber.org/goleak"
 
 	"github.com/ssekit/ssekit/chiadapter"
 	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/echoadapter"
+	"github.com/ssekit/ssekit/echov5adapter"
 	"github.com/ssekit/ssekit/fiberadapter"
 	"github.com/ssekit/ssekit/fiberv3adapter"
+	"github.com/ssekit/ssekit/ginadapter"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/nethttpadapter"
 )
@@ -97,12 +101,21 @@ func TestSameBytesOnEveryFramework(t *testing.T) {
 	}()
 	t.Cleanup(func() { app3.ShutdownWithTimeout(5 * time.Second); <-served3 })
 
+	e5 := echov5.New()
+	e5.GET("/rooms/:room/events", echov5adapter.Handler(ep))
+
+	gin.SetMode(gin.ReleaseMode)
+	g := gin.New()
+	g.GET("/rooms/:room/events", ginadapter.Handler(ep))
+
 	bases := map[string]string{
 		"net/http": serveHTTP(t, mux),
 		"chi":      serveHTTP(t, router),
 		"echo":     serveHTTP(t, e),
 		"fiber":    "http://" + ln.Addr().String(),
 		"fiberv3":  "http://" + ln3.Addr().String(),
+		"echo v5":  serveHTTP(t, e5),
+		"gin":      serveHTTP(t, g),
 	}
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	defer client.CloseIdleConnections()

@@ -10,16 +10,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
 	fiberv3 "github.com/gofiber/fiber/v3"
 	"github.com/labstack/echo/v4"
+	echov5 "github.com/labstack/echo/v5"
 
 	"github.com/ssekit/ssekit/chiadapter"
 	"github.com/ssekit/ssekit/conformance"
 	"github.com/ssekit/ssekit/echoadapter"
+	"github.com/ssekit/ssekit/echov5adapter"
 	"github.com/ssekit/ssekit/fiberadapter"
 	"github.com/ssekit/ssekit/fiberv3adapter"
+	"github.com/ssekit/ssekit/ginadapter"
 	"github.com/ssekit/ssekit/hub"
 	"github.com/ssekit/ssekit/lifecycle"
 	"github.com/ssekit/ssekit/nethttpadapter"
@@ -166,6 +170,42 @@ var mounts = map[string]func(t *testing.T, a *realApp) mounted{
 		e.Listener = listen(t)
 		go e.Start("")
 		return mounted{"http://" + e.Listener.Addr().String(), e.Shutdown}
+	},
+	"echo v5": func(t *testing.T, a *realApp) mounted {
+		e := echov5.New()
+		e.Use(func(next echov5.HandlerFunc) echov5.HandlerFunc {
+			return func(c *echov5.Context) error {
+				if user, ok := userFromToken(c.Request().Header.Get("Authorization")); ok {
+					c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), userKey{}, user)))
+				}
+				return next(c)
+			}
+		})
+		e.GET("/events", echov5adapter.Handler(a.ep))
+		e.POST("/publish/:topic", func(c *echov5.Context) error {
+			body, _ := io.ReadAll(c.Request().Body)
+			status, msg := a.publish(c.Request().Context(), userOf(c.Request().Context()), c.Param("topic"), body)
+			return c.String(status, msg)
+		})
+		return serveStd(t, e, a)
+	},
+	"gin": func(t *testing.T, a *realApp) mounted {
+		gin.SetMode(gin.ReleaseMode)
+		r := gin.New()
+		r.Use(func(c *gin.Context) {
+			if user, ok := userFromToken(c.GetHeader("Authorization")); ok {
+				c.Set(userKey{}, user)
+			}
+		})
+		r.GET("/events", ginadapter.Handler(a.ep))
+		r.POST("/publish/:topic", func(c *gin.Context) {
+			body, _ := io.ReadAll(c.Request.Body)
+			v, _ := c.Get(userKey{})
+			user, _ := v.(string)
+			status, msg := a.publish(c.Request.Context(), user, c.Param("topic"), body)
+			c.String(status, msg)
+		})
+		return serveStd(t, r, a)
 	},
 	"fiber": func(t *testing.T, a *realApp) mounted {
 		app := fiber.New(fiber.Config{DisableStartupMessage: true})

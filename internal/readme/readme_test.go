@@ -25,6 +25,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	fiberv3 "github.com/gofiber/fiber/v3"
 	"github.com/labstack/echo/v4"
+	echov5 "github.com/labstack/echo/v5"
+	"github.com/gin-gonic/gin"
 
 	"github.com/ssekit/ssekit/lifecycle"
 )
@@ -48,6 +50,8 @@ var (
 	r       *http.Request // the request, where a snippet says "e.g. in POST /publish"
 	body    []byte        // its body, likewise
 	addr    string        // where a harness listens
+	e5      *echov5.Echo  // an Echo v5 instance
+	engine  *gin.Engine   // a Gin engine
 )
 `
 
@@ -77,6 +81,12 @@ var imports = map[string]string{
 	"fiber":          "github.com/gofiber/fiber/v2",
 	"cors":           "github.com/gofiber/fiber/v2/middleware/cors",
 	"requestid":      "github.com/gofiber/fiber/v2/middleware/requestid",
+	"echov5adapter":  "github.com/ssekit/ssekit/echov5adapter",
+	"ginadapter":     "github.com/ssekit/ssekit/ginadapter",
+	"gin":            "github.com/gin-gonic/gin",
+	"gzip":           "github.com/gin-contrib/gzip",
+	"signal":         "os/signal",
+	"os":             "os",
 }
 
 // fiberV3 replaces imports' Fiber paths in a Fiber v3 snippet.
@@ -136,18 +146,26 @@ func snippetFile(n int, code string) (string, error) {
 	if _, err := parser.ParseFile(token.NewFileSet(), "", "package p\n"+body, 0); err != nil {
 		return "", err
 	}
+	// A snippet mounting echov5adapter uses Echo v5.
+	echoPath := imports["echo"]
+	if strings.Contains(code, "echov5adapter.") {
+		echoPath = "github.com/labstack/echo/v5"
+	}
 	var imp []string
 	v3 := strings.Contains(code, "fiberv3adapter.")
 	for name, path := range imports {
 		if p, ok := fiberV3[name]; ok && v3 {
 			path = p
 		}
+		if name == "echo" {
+			path = echoPath
+		}
 		if regexp.MustCompile(`\b` + name + `\.`).MatchString(code) {
 			imp = append(imp, fmt.Sprintf("\t%q", path))
 		}
 	}
 	if strings.Contains(code, "middleware.") {
-		path := "github.com/labstack/echo/v4/middleware"
+		path := echoPath + "/middleware"
 		if strings.Contains(code, "chi.") {
 			path = "github.com/go-chi/chi/v5/middleware"
 		}
