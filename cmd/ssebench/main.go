@@ -54,11 +54,12 @@ type config struct {
 	PacedSubs     int // hub vs direct: paced fan-out subscribers, events per server, slices
 	PacedEvents   int
 	PacedSlices   int
+	Scale         scaleConfig
 }
 
 var (
-	full  = config{30, 60 * time.Second, 10000, 5 * time.Second, 10000, 30 * time.Second, 15 * time.Second, time.Second, 1000, 1000, 10000, 10, 1000, 300, 6}
-	quick = config{10, 3 * time.Second, 500, 500 * time.Millisecond, 500, time.Second, 100 * time.Millisecond, 200 * time.Millisecond, 50, 100, 200, 3, 100, 20, 2}
+	full  = config{30, 60 * time.Second, 10000, 5 * time.Second, 10000, 30 * time.Second, 15 * time.Second, time.Second, 1000, 1000, 10000, 10, 1000, 300, 6, scaleFull}
+	quick = config{10, 3 * time.Second, 500, 500 * time.Millisecond, 500, time.Second, 100 * time.Millisecond, 200 * time.Millisecond, 50, 100, 200, 3, 100, 20, 2, scaleQuick}
 )
 
 // Result is one target's figures in one run.
@@ -70,6 +71,7 @@ type Result struct {
 	Heartbeat  Heartbeat    `json:"heartbeat"`
 	Fanout     []Fanout     `json:"fanout"`                  // bursts and single events, per hub backend
 	HubDirect  *HubVsDirect `json:"hub_vs_direct,omitempty"` // adapters only
+	Scale      *Scale       `json:"scale,omitempty"`         // adapters only
 }
 
 // Report is the whole output.
@@ -83,6 +85,13 @@ type Report struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "load" {
+		if err := loadMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "ssebench load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		target := fs.String("target", "nethttp", "what to serve: "+strings.Join(targets, ", "))
@@ -100,9 +109,11 @@ func main() {
 	only := flag.String("targets", strings.Join(targets, ","), "comma-separated targets to measure")
 	hold := flag.Int("hold", 0, "instead of measuring, open this many idle sessions on the first target, print the server's control address, and wait (for pprof)")
 	repeat := flag.Int("repeat", 1, "run everything this many times; tables show the median [min-max]")
-	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat,fanout,hubdirect", "comma-separated scenarios to run (allocations always run)")
+	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat,fanout,hubdirect,scale", "comma-separated scenarios to run (allocations always run)")
 	fanoutProfile := flag.String("fanoutprofile", "", "instead of measuring, send single events to 10,000 hub subscribers on the first target and write the server's CPU profile to this file")
 	hubDirectProfile := flag.String("hubdirectprofile", "", "instead of measuring, run scenario 7 on the first target and write the hub server's CPU profile of its single stream and paced fan-out to FILE.flood and FILE.paced")
+	scaleN := flag.Int("scale", 0, "scenario 8: open this many streams (default 100,000; -quick 2,000), the steps scaled to match")
+	flag.StringVar(&scaleProfile, "scaleprofile", "", "scenario 8: skip the heartbeat, and write CPU profiles of the target's server (FILE) and raw-tcp's (FILE.raw) during the broadcasts")
 	flag.BoolVar(&directIDs, "directids", false, "scenario 7: the direct server's paced events carry an ID of the hub's form, as the hub's do (default: none, the plainest hand-written server)")
 	flag.Parse()
 	raiseFileLimit()
@@ -124,6 +135,14 @@ func main() {
 	cfg := full
 	if *quickFlag {
 		cfg = quick
+	}
+	if *scaleN > 0 {
+		last := cfg.Scale.Steps[len(cfg.Scale.Steps)-1]
+		var steps []int
+		for _, st := range cfg.Scale.Steps {
+			steps = append(steps, max(1, st**scaleN/last))
+		}
+		cfg.Scale.Steps = steps
 	}
 	if *hubDirectProfile != "" {
 		if err := profileHubDirect(strings.Split(*only, ",")[0], *hubDirectProfile, *quickFlag); err != nil {
@@ -221,6 +240,13 @@ func measure(target string, cfg config, scenarios []string) (Result, error) {
 				return r, fmt.Errorf("fanout (%s): %w", name, err)
 			}
 		}
+	}
+	if rawOf(target) != "" && slices.Contains(scenarios, "scale") {
+		sc, err := scale(target, cfg.Scale)
+		if err != nil {
+			return r, fmt.Errorf("scale: %w", err)
+		}
+		r.Scale = &sc
 	}
 	if rawOf(target) != "" && slices.Contains(scenarios, "hubdirect") {
 		hd, err := hubVsDirect(target, cfg)
@@ -383,6 +409,7 @@ func printTables(rep Report, chosen []string) {
 		fmt.Printf("%-12s %18s\n", t, rep.Summary[t].HeartbeatCPU)
 	}
 	a := rep.Allocations
+	defer printScale(rep, chosen)
 	defer printHubDirect(rep, chosen)
 	defer printFanout(rep, chosen)
 	fmt.Printf("\n5. Allocations (lifecycle, in process)\n")
