@@ -26,6 +26,9 @@ func Encode(e Event) (Encoded, error) {
 // Len returns the length of the wire form in bytes.
 func (x Encoded) Len() int { return len(x.bytes()) }
 
+// String returns the wire form.
+func (x Encoded) String() string { return x.bytes() }
+
 func (x Encoded) bytes() string {
 	if x.wire == "" {
 		return zeroWire

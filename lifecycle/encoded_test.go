@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/ssekit/ssekit/lifecycle"
@@ -80,4 +81,21 @@ func TestEncodeAllocatesOnce(t *testing.T) {
 	if allocs := testing.AllocsPerRun(1000, func() { lifecycle.Encode(e) }); allocs != 1 {
 		t.Errorf("Encode of a small event allocates %v times, want 1 (its wire form)", allocs)
 	}
+}
+
+// An event sent to many sessions is encoded once; each session writes the
+// same bytes.
+func ExampleEncode() {
+	x, err := lifecycle.Encode(lifecycle.Event{ID: "42", Type: "price", Data: []byte("101.5\n102")})
+	if err != nil {
+		return // a *FieldError: an ID or Type with a line break
+	}
+	fmt.Print(x)
+	// For each subscribed session s: s.SendEncoded([]lifecycle.Encoded{x})
+
+	// Output:
+	// id: 42
+	// event: price
+	// data: 101.5
+	// data: 102
 }

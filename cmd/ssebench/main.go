@@ -435,12 +435,12 @@ func holdOpen(target string, n int) error {
 
 func printFanout(rep Report, chosen []string) {
 	c := rep.Config
-	fmt.Printf("\n6. Hub fan-out: bursts of %d 64-byte events to %d subscribers, and %d single events to %d subscribers (medians [min-max])\n",
+	fmt.Printf("\n6. Hub fan-out: bursts of %d 64-byte events to %d subscribers, and %d single events to %d subscribers, alternating with the same on raw-tcp (medians [min-max])\n",
 		c.BurstEvents, c.BurstSubs, c.SingleRounds, c.SingleSubs)
-	fmt.Printf("%-12s %-8s %20s %18s %18s %18s\n", "target", "backend", "burst deliveries/s", "burst p99 ms", "single p50 ms", "single p99 ms")
+	fmt.Printf("%-12s %-8s %20s %14s %14s %14s %14s %16s\n", "target", "backend", "burst deliveries/s", "burst p99 ms", "single p99 ms", "raw p99 ms", "p99 vs raw", "CPU/deliv vs raw")
 	for _, t := range chosen {
 		for _, backend := range []string{"memory", "redis"} {
-			var rate, bp99, sp50, sp99 []float64
+			var rate, bp99, sp99, rp99, p99r, cpur []float64
 			for _, run := range rep.Runs {
 				for _, f := range run[t].Fanout {
 					if f.Backend != backend {
@@ -448,8 +448,9 @@ func printFanout(rep Report, chosen []string) {
 					}
 					if f.DeliveriesPerS > 0 {
 						rate, bp99 = append(rate, f.DeliveriesPerS), append(bp99, f.P99ms)
-					} else {
-						sp50, sp99 = append(sp50, f.P50ms), append(sp99, f.P99ms)
+					} else if f.Vs != nil {
+						sp99, rp99 = append(sp99, f.P99ms), append(rp99, f.Vs.RawP99ms)
+						p99r, cpur = append(p99r, f.Vs.P99Ratio), append(cpur, f.Vs.CPURatio)
 					}
 				}
 			}
@@ -462,7 +463,7 @@ func printFanout(rep Report, chosen []string) {
 				}
 				return spread(xs).String()
 			}
-			fmt.Printf("%-12s %-8s %20s %18s %18s %18s\n", t, backend, show(rate), show(bp99), show(sp50), show(sp99))
+			fmt.Printf("%-12s %-8s %20s %14s %14s %14s %14s %16s\n", t, backend, show(rate), show(bp99), show(sp99), show(rp99), show(p99r), show(cpur))
 		}
 	}
 }
