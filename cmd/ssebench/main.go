@@ -15,6 +15,9 @@
 //  6. fan-out through the hub (-scenarios fanout).
 //  7. the hub against a hand-written channel-per-client server on the
 //     same adapter, paired (-scenarios hubdirect; direct.go).
+//  8. scale: up to 100,000 hub-subscribed streams on one server, opened
+//     by load processes (`ssebench load`), against raw-tcp, the smallest
+//     correct broadcast server (-scenarios scale; scale.go, rawtcp.go).
 //
 // Usage:
 //
@@ -22,7 +25,8 @@
 //	go run ./cmd/ssebench -quick     # small sizes, under a minute
 //	go run ./cmd/ssebench -json      # machine-readable output
 //
-// Every load loop is bounded in count and time, and only 127.0.0.1 is used.
+// Every load loop is bounded in count and time, and only 127.0.0.0/8 is
+// used (servers on 127.0.0.1, load processes from 127.0.1.x).
 package main
 
 import (
