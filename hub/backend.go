@@ -32,7 +32,9 @@ type Backend interface {
 	// between are no longer on the feed (Range still has those retained).
 	// It returns ErrEpoch if after is from another log, including a log
 	// that rolled back below after (a store restored from an older
-	// snapshot): never entries of another log.
+	// snapshot): never entries of another log. The returned slice and the
+	// entries' Data are the caller's: the hub keeps pointers to them in
+	// its queues, so the backend must not reuse or modify them.
 	Follow(ctx context.Context, after Pos) ([]Entry, error)
 
 	// Head returns the position of the last entry (Seq 0 if none) in the

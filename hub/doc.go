@@ -67,7 +67,9 @@
 // Each subscriber has its own bounded queue (Options.QueueLen) and is
 // written to by its own session's goroutine; the goroutine that follows the
 // backend never waits for a subscriber. Everything queued goes out in one
-// write and one flush (Session.SendBatch). A subscriber whose queue
+// write and one flush (Session.SendBatch). An event for several
+// subscribers is encoded once and its bytes shared by all of them
+// (lifecycle.Encode, Session.SendEncoded). A subscriber whose queue
 // overflows is ended with ErrSlowSubscriber: its client reconnects and
 // resumes from its Last-Event-ID, losing nothing. Options.DropOldest drops
 // the oldest queued events instead, with a reset in their place.

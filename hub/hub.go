@@ -100,6 +100,7 @@ type Hub struct {
 
 	ctx         context.Context // canceled by Close
 	cancel      context.CancelFunc
+	closed      atomic.Bool   // set by Close before ctx is canceled; what writers check on each wakeup
 	ready       chan struct{} // closed once head is known
 	startFailed atomic.Bool   // before ready, the backend failed or took over startSlow
 	done        chan struct{} // closed when the dispatcher has returned
@@ -107,6 +108,8 @@ type Hub struct {
 	mu     sync.Mutex
 	head   Pos                                 // the last position delivered to subscribers
 	topics map[string]map[*subscriber]struct{} // subscribers by topic
+
+	wakes []*subscriber // the dispatcher's: subscribers to wake once h.mu is released
 
 	stats counters
 }
@@ -145,7 +148,17 @@ func New(b Backend, opts Options) *Hub {
 // which it does at once when the backend honours contexts (both here do,
 // even while Redis does not answer).
 func (h *Hub) Close() error {
+	h.closed.Store(true)
 	h.cancel()
+	// Wake every writer, which then sees closed. A session that subscribes
+	// after this sweep sees closed in Serve, under the same lock.
+	h.mu.Lock()
+	for _, subs := range h.topics {
+		for sub := range subs {
+			sub.wake()
+		}
+	}
+	h.mu.Unlock()
 	<-h.done
 	return nil
 }
@@ -233,6 +246,10 @@ func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
 	}
 
 	h.mu.Lock()
+	if h.closed.Load() { // Close has woken the subscribers it saw: not this one
+		h.mu.Unlock()
+		return ErrClosed
+	}
 	for _, t := range topics {
 		subs := h.topics[t]
 		if subs == nil {
@@ -361,33 +378,56 @@ func (h *Hub) deliver(head Pos, entries []Entry) Pos {
 		if e := entries[0]; e.Pos.Seq > head.Seq+1 {
 			head = h.fill(head, Pos{Seq: e.Pos.Seq - 1, Epoch: e.Pos.Epoch})
 		}
-		h.mu.Lock()
+		// One entry at a time, its subscribers woken as soon as it is
+		// queued: a writer starts on the first entry of a batch while the
+		// others are queued.
 		for len(entries) > 0 && entries[0].Pos.Seq <= head.Seq+1 {
-			e := entries[0]
+			e := &entries[0]
 			entries = entries[1:]
 			if e.Pos.Seq <= head.Seq {
 				continue
 			}
-			// Counted once for all its subscribers, not once each: a
-			// counter shared by every subscriber's writer is costly to
-			// touch.
-			subs := h.topics[e.Topic]
-			h.stats.queued.Add(int64(len(subs)))
-			var notQueued int64
-			for sub := range subs {
-				if !sub.enqueue(item{entry: e}) {
-					notQueued++
-				}
-			}
-			if notQueued > 0 {
-				h.stats.queued.Add(-notQueued)
-			}
-			head = e.Pos
+			head = h.deliverOne(e)
 		}
-		h.head = head
-		h.mu.Unlock()
 	}
 	return head
+}
+
+// deliverOne queues e, which follows h.head, for the subscribers of its
+// topic, and wakes those that need it.
+func (h *Hub) deliverOne(e *Entry) Pos {
+	h.mu.Lock()
+	wakes := h.wakes[:0]
+	// Counted once for all its subscribers, not once each: a counter
+	// shared by every subscriber's writer is costly to touch.
+	if subs := h.topics[e.Topic]; len(subs) > 0 {
+		h.stats.queued.Add(int64(len(subs)))
+		it := itemFor(e, len(subs)) // encoded once for all of them
+		var notQueued int64
+		for sub := range subs {
+			queued, wake := sub.enqueue(it)
+			if !queued {
+				notQueued++
+			}
+			if wake {
+				wakes = append(wakes, sub)
+			}
+		}
+		if notQueued > 0 {
+			h.stats.queued.Add(-notQueued)
+		}
+	}
+	h.head = e.Pos
+	h.mu.Unlock()
+	// The wakeups (a channel send each, which readies a goroutine) are
+	// most of a fan-out's cost: outside the lock, so that sessions
+	// subscribing and leaving do not wait for them.
+	for i, sub := range wakes {
+		sub.wake()
+		wakes[i] = nil
+	}
+	h.wakes = wakes[:0]
+	return e.Pos
 }
 
 // fill delivers what the feed skipped, after `from` up to upTo, from the
@@ -436,10 +476,12 @@ func (h *Hub) fill(from, upTo Pos) Pos {
 		sub.push(item{reset: ResetGap, at: upTo})
 	}
 	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Pos.Seq, b.Pos.Seq) })
-	for _, e := range all {
+	for i := range all {
+		e := &all[i]
+		it := itemFor(e, 2) // shared
 		for sub := range h.topics[e.Topic] {
 			if !reset[sub] {
-				sub.push(item{entry: e})
+				sub.push(it)
 			}
 		}
 	}

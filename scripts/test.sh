@@ -38,7 +38,7 @@ go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 echo "== ssebench -quick (smoke run: it must complete and produce numbers; no timing is checked)"
 bench_out=$(go run ./cmd/ssebench -quick -json)
-for field in '"throughput_events_per_s"' '"rss_bytes_per_conn"' '"p99_ms"' '"server_cpu_seconds"' '"allocs_per_heartbeat"' '"throughput_vs_raw"' '"deliveries_per_s"'; do
+for field in '"throughput_events_per_s"' '"rss_bytes_per_conn"' '"p99_ms"' '"server_cpu_seconds"' '"allocs_per_heartbeat"' '"throughput_vs_raw"' '"deliveries_per_s"' '"p99_vs_raw"' '"server_cpu_s_per_heartbeat_round"'; do
   if ! grep -q "$field" <<<"$bench_out"; then
     echo "ssebench -quick produced no $field"; exit 1
   fi

@@ -47,7 +47,7 @@ func newBenchHub(spec string) (*hub.Hub, error) {
 // fast as the backend takes them. Each event's data starts with its publish
 // time in Unix nanoseconds, for the subscribers' latency.
 func publishHandler(w http.ResponseWriter, r *http.Request) {
-	if benchHub == nil {
+	if benchHub == nil && !rawTCP {
 		http.Error(w, "no hub", http.StatusNotFound)
 		return
 	}
@@ -59,6 +59,10 @@ func publishHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	for range n {
 		copy(buf, fmt.Sprintf("%019d ", time.Now().UnixNano()))
+		if rawTCP {
+			rawPublish(buf)
+			continue
+		}
 		if _, err := benchHub.Publish(r.Context(), "bench", hub.Event{Data: buf}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -75,6 +79,9 @@ type Fanout struct {
 	DeliveriesPerS float64 `json:"deliveries_per_s,omitempty"` // bursts only
 	P50ms          float64 `json:"p50_ms"`
 	P99ms          float64 `json:"p99_ms"`
+	// Single events only: the same broadcast on raw-tcp, the smallest
+	// correct server, in alternating rounds with the hub's.
+	Vs *Bcast `json:"vs_raw,omitempty"`
 }
 
 // subscriber is one client connection counting events and their latencies.
@@ -249,31 +256,36 @@ func fanoutBurst(srv *server, backend string, nsubs, nevents int) (Fanout, error
 	return f, nil
 }
 
-// fanoutSingle: nsubs subscribers; rounds single events, 300 ms apart;
-// latency from publish to each subscriber's receipt.
+// fanoutSingle: nsubs subscribers; rounds single events, 300 ms apart,
+// alternating with the same on raw-tcp (after a warm-up each); latency
+// from publish to each subscriber's receipt, and server CPU per delivery,
+// as ratios to raw-tcp's.
 func fanoutSingle(srv *server, backend string, nsubs, rounds int) (Fanout, error) {
-	subs, err := subscribeMany(srv, nsubs, "hub")
-	if err != nil {
-		return Fanout{}, err
-	}
-	defer closeSubs(subs)
-	for i := range rounds {
-		if err := publishOn(srv, 1, 64); err != nil {
-			return Fanout{}, err
+	f := Fanout{Backend: backend, Subscribers: nsubs, Events: rounds}
+	err := withServer("raw-tcp", -1, func(raw *server) error {
+		l, err := newLoader(srv.addr, "/sse?mode=hub", nsubs)
+		if err != nil {
+			return err
 		}
-		waitDelivered(subs, int64(i+1), 30*time.Second)
-		time.Sleep(300 * time.Millisecond)
-	}
-	var delivered int64
-	for _, s := range subs {
-		delivered += s.got.Load()
-	}
-	f := Fanout{Backend: backend, Subscribers: nsubs, Events: rounds, Delivered: delivered}
-	f.P50ms, f.P99ms = latencyPercentiles(subs)
-	if delivered < int64(nsubs*rounds) {
-		return f, fmt.Errorf("single: %d of %d deliveries", delivered, nsubs*rounds)
-	}
-	return f, nil
+		defer l.close()
+		if _, err := l.open(srv, nsubs); err != nil {
+			return err
+		}
+		lraw, err := newLoader(raw.addr, "/", nsubs)
+		if err != nil {
+			return err
+		}
+		defer lraw.close()
+		if _, err := lraw.open(raw, nsubs); err != nil {
+			return fmt.Errorf("raw-tcp: %w", err)
+		}
+		b, err := pairedBroadcast(srv, raw, l, lraw, rounds, 300*time.Millisecond)
+		f.Vs = &b
+		f.Delivered = int64(rounds)*int64(nsubs) - b.Missing
+		f.P50ms, f.P99ms = b.P50ms, b.P99ms
+		return err
+	})
+	return f, err
 }
 
 // startRedis runs a redis-server on a free 127.0.0.1 port for the run, or

@@ -15,6 +15,9 @@
 //  6. fan-out through the hub (-scenarios fanout).
 //  7. the hub against a hand-written channel-per-client server on the
 //     same adapter, paired (-scenarios hubdirect; direct.go).
+//  8. scale: up to 100,000 hub-subscribed streams on one server, opened
+//     by load processes (`ssebench load`), against raw-tcp, the smallest
+//     correct broadcast server (-scenarios scale; scale.go, rawtcp.go).
 //
 // Usage:
 //
@@ -22,7 +25,8 @@
 //	go run ./cmd/ssebench -quick     # small sizes, under a minute
 //	go run ./cmd/ssebench -json      # machine-readable output
 //
-// Every load loop is bounded in count and time, and only 127.0.0.1 is used.
+// Every load loop is bounded in count and time, and only 127.0.0.0/8 is
+// used (servers on 127.0.0.1, load processes from 127.0.1.x).
 package main
 
 import (
@@ -54,11 +58,12 @@ type config struct {
 	PacedSubs     int // hub vs direct: paced fan-out subscribers, events per server, slices
 	PacedEvents   int
 	PacedSlices   int
+	Scale         scaleConfig
 }
 
 var (
-	full  = config{30, 60 * time.Second, 10000, 5 * time.Second, 10000, 30 * time.Second, 15 * time.Second, time.Second, 1000, 1000, 10000, 10, 1000, 300, 6}
-	quick = config{10, 3 * time.Second, 500, 500 * time.Millisecond, 500, time.Second, 100 * time.Millisecond, 200 * time.Millisecond, 50, 100, 200, 3, 100, 20, 2}
+	full  = config{30, 60 * time.Second, 10000, 5 * time.Second, 10000, 30 * time.Second, 15 * time.Second, time.Second, 1000, 1000, 10000, 10, 1000, 300, 6, scaleFull}
+	quick = config{10, 3 * time.Second, 500, 500 * time.Millisecond, 500, time.Second, 100 * time.Millisecond, 200 * time.Millisecond, 50, 100, 200, 3, 100, 20, 2, scaleQuick}
 )
 
 // Result is one target's figures in one run.
@@ -70,6 +75,7 @@ type Result struct {
 	Heartbeat  Heartbeat    `json:"heartbeat"`
 	Fanout     []Fanout     `json:"fanout"`                  // bursts and single events, per hub backend
 	HubDirect  *HubVsDirect `json:"hub_vs_direct,omitempty"` // adapters only
+	Scale      *Scale       `json:"scale,omitempty"`         // adapters only
 }
 
 // Report is the whole output.
@@ -83,6 +89,13 @@ type Report struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "load" {
+		if err := loadMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "ssebench load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		target := fs.String("target", "nethttp", "what to serve: "+strings.Join(targets, ", "))
@@ -100,9 +113,11 @@ func main() {
 	only := flag.String("targets", strings.Join(targets, ","), "comma-separated targets to measure")
 	hold := flag.Int("hold", 0, "instead of measuring, open this many idle sessions on the first target, print the server's control address, and wait (for pprof)")
 	repeat := flag.Int("repeat", 1, "run everything this many times; tables show the median [min-max]")
-	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat,fanout,hubdirect", "comma-separated scenarios to run (allocations always run)")
+	scenarios := flag.String("scenarios", "detection,memory,throughput,heartbeat,fanout,hubdirect,scale", "comma-separated scenarios to run (allocations always run)")
 	fanoutProfile := flag.String("fanoutprofile", "", "instead of measuring, send single events to 10,000 hub subscribers on the first target and write the server's CPU profile to this file")
 	hubDirectProfile := flag.String("hubdirectprofile", "", "instead of measuring, run scenario 7 on the first target and write the hub server's CPU profile of its single stream and paced fan-out to FILE.flood and FILE.paced")
+	scaleN := flag.Int("scale", 0, "scenario 8: open this many streams (default 100,000; -quick 2,000), the steps scaled to match")
+	flag.StringVar(&scaleProfile, "scaleprofile", "", "scenario 8: skip the heartbeat, and write CPU profiles of the target's server (FILE) and raw-tcp's (FILE.raw) during the broadcasts")
 	flag.BoolVar(&directIDs, "directids", false, "scenario 7: the direct server's paced events carry an ID of the hub's form, as the hub's do (default: none, the plainest hand-written server)")
 	flag.Parse()
 	raiseFileLimit()
@@ -124,6 +139,14 @@ func main() {
 	cfg := full
 	if *quickFlag {
 		cfg = quick
+	}
+	if *scaleN > 0 {
+		last := cfg.Scale.Steps[len(cfg.Scale.Steps)-1]
+		var steps []int
+		for _, st := range cfg.Scale.Steps {
+			steps = append(steps, max(1, st**scaleN/last))
+		}
+		cfg.Scale.Steps = steps
 	}
 	if *hubDirectProfile != "" {
 		if err := profileHubDirect(strings.Split(*only, ",")[0], *hubDirectProfile, *quickFlag); err != nil {
@@ -221,6 +244,13 @@ func measure(target string, cfg config, scenarios []string) (Result, error) {
 				return r, fmt.Errorf("fanout (%s): %w", name, err)
 			}
 		}
+	}
+	if rawOf(target) != "" && slices.Contains(scenarios, "scale") {
+		sc, err := scale(target, cfg.Scale)
+		if err != nil {
+			return r, fmt.Errorf("scale: %w", err)
+		}
+		r.Scale = &sc
 	}
 	if rawOf(target) != "" && slices.Contains(scenarios, "hubdirect") {
 		hd, err := hubVsDirect(target, cfg)
@@ -383,6 +413,7 @@ func printTables(rep Report, chosen []string) {
 		fmt.Printf("%-12s %18s\n", t, rep.Summary[t].HeartbeatCPU)
 	}
 	a := rep.Allocations
+	defer printScale(rep, chosen)
 	defer printHubDirect(rep, chosen)
 	defer printFanout(rep, chosen)
 	fmt.Printf("\n5. Allocations (lifecycle, in process)\n")
@@ -408,12 +439,12 @@ func holdOpen(target string, n int) error {
 
 func printFanout(rep Report, chosen []string) {
 	c := rep.Config
-	fmt.Printf("\n6. Hub fan-out: bursts of %d 64-byte events to %d subscribers, and %d single events to %d subscribers (medians [min-max])\n",
+	fmt.Printf("\n6. Hub fan-out: bursts of %d 64-byte events to %d subscribers, and %d single events to %d subscribers, alternating with the same on raw-tcp (medians [min-max])\n",
 		c.BurstEvents, c.BurstSubs, c.SingleRounds, c.SingleSubs)
-	fmt.Printf("%-12s %-8s %20s %18s %18s %18s\n", "target", "backend", "burst deliveries/s", "burst p99 ms", "single p50 ms", "single p99 ms")
+	fmt.Printf("%-12s %-8s %20s %14s %14s %14s %14s %16s\n", "target", "backend", "burst deliveries/s", "burst p99 ms", "single p99 ms", "raw p99 ms", "p99 vs raw", "CPU/deliv vs raw")
 	for _, t := range chosen {
 		for _, backend := range []string{"memory", "redis"} {
-			var rate, bp99, sp50, sp99 []float64
+			var rate, bp99, sp99, rp99, p99r, cpur []float64
 			for _, run := range rep.Runs {
 				for _, f := range run[t].Fanout {
 					if f.Backend != backend {
@@ -421,8 +452,9 @@ func printFanout(rep Report, chosen []string) {
 					}
 					if f.DeliveriesPerS > 0 {
 						rate, bp99 = append(rate, f.DeliveriesPerS), append(bp99, f.P99ms)
-					} else {
-						sp50, sp99 = append(sp50, f.P50ms), append(sp99, f.P99ms)
+					} else if f.Vs != nil {
+						sp99, rp99 = append(sp99, f.P99ms), append(rp99, f.Vs.RawP99ms)
+						p99r, cpur = append(p99r, f.Vs.P99Ratio), append(cpur, f.Vs.CPURatio)
 					}
 				}
 			}
@@ -435,7 +467,7 @@ func printFanout(rep Report, chosen []string) {
 				}
 				return spread(xs).String()
 			}
-			fmt.Printf("%-12s %-8s %20s %18s %18s %18s\n", t, backend, show(rate), show(bp99), show(sp50), show(sp99))
+			fmt.Printf("%-12s %-8s %20s %14s %14s %14s %14s %16s\n", t, backend, show(rate), show(bp99), show(sp99), show(rp99), show(p99r), show(cpur))
 		}
 	}
 }
