@@ -148,7 +148,7 @@ func (sub *subscriber) run() error {
 		evs := sub.evs[:0]
 		if gap.reset != "" && (gap.at.Seq > sub.skip || gap.reset == ResetUnknownID) {
 			// What DropOldest dropped, unless the client already has it.
-			sub.h.stats.gaps.Add(1)
+			sub.h.stats.reset(gap.reset)
 			evs = append(evs, resetEvent(gap.at, gap.reset))
 			if gap.reset == ResetUnknownID {
 				sub.skip = 0
