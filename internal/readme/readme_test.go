@@ -24,6 +24,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gofiber/fiber/v2"
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ssekit/ssekit/lifecycle"
 )
@@ -46,6 +47,8 @@ var (
 	r       *http.Request // the request, where a snippet says "e.g. in POST /publish"
 	body    []byte        // its body, likewise
 	addr    string        // where a harness listens
+
+	provider metric.MeterProvider // your OpenTelemetry MeterProvider, with its exporter
 )
 `
 
@@ -53,6 +56,7 @@ var (
 // and chi both name theirs middleware: the snippet's framework decides.
 var imports = map[string]string{
 	"context":        "context",
+	"errors":         "errors",
 	"http":           "net/http",
 	"log":            "log",
 	"time":           "time",
@@ -65,6 +69,8 @@ var imports = map[string]string{
 	"hub":            "github.com/ssekit/ssekit/hub",
 	"redisbackend":   "github.com/ssekit/ssekit/hub/redisbackend",
 	"listener":       "github.com/ssekit/ssekit/listener",
+	"otelsse":        "github.com/ssekit/ssekit/otelsse",
+	"attribute":      "go.opentelemetry.io/otel/attribute",
 	"conformance":    "github.com/ssekit/ssekit/conformance",
 	"redis":          "github.com/redis/go-redis/v9",
 	"chi":            "github.com/go-chi/chi/v5",
