@@ -113,9 +113,12 @@ func TestHubMetrics(t *testing.T) {
 	if ev := hubtest.Connect(t, addr, "garbage", "a").Next(t); ev.Data != hub.ResetUnknownID {
 		t.Fatalf("made-up ID: %+v", ev)
 	}
-	// Past the history kept (5 events), a gap reset.
+	// Past the history kept (5 events), a gap reset. Each event is
+	// delivered before the next is published: a hub that fell more than
+	// the history behind would send its subscribers resets of its own.
 	for i := range 10 {
 		publish(t, h, "a", strconv.Itoa(4+i))
+		ab.Next(t)
 	}
 	if ev := hubtest.Connect(t, addr, first.String(), "a").Next(t); ev.Data != hub.ResetGap {
 		t.Fatalf("resuming past the history: %+v", ev)
