@@ -314,4 +314,9 @@ func TestLostBackendIsRetriedWithBackoff(t *testing.T) {
 	if n := l.heads.Load(); n > 20 {
 		t.Errorf("%d Head calls in 1 s against an unreachable backend: no backoff", n)
 	}
+	// Every failed Head is a backend error: read in this order, the hub's
+	// count is the backend's, or one behind if a retry is under way.
+	if errs, heads := srv.h.Stats().BackendErrors, l.heads.Load(); errs < 1 || errs > heads || heads-errs > 1 {
+		t.Errorf("%d backend errors counted for %d failed Head calls", errs, heads)
+	}
 }

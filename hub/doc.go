@@ -83,6 +83,7 @@
 // which a third-party Backend should pass too.
 //
 // Stats reports subscribers per topic, queue depth, drops, slow-subscriber
-// disconnects, replays and gaps; Options.OnSubscribe tells when a session
-// is subscribed.
+// disconnects, replays, resets by kind and backend errors;
+// Options.OnSubscribe tells when a session is subscribed, and
+// Options.OnPublish how long each publish took.
 package hub

@@ -78,6 +78,12 @@ type Options struct {
 	// returns reaches s. It runs on the session's goroutine and must not
 	// block. Default: none.
 	OnSubscribe func(s *lifecycle.Session, topics []string)
+	// OnPublish, when set, is called by every Publish that reached the
+	// backend, once the backend has answered or Publish's context is done,
+	// with how long that took and Publish's error. It runs on Publish's
+	// goroutine, concurrently for concurrent publishes, and must not
+	// block. Default: none (and the publish is not timed).
+	OnPublish func(topic string, took time.Duration, err error)
 	// Logger receives warnings about the backend (unreachable, lost or
 	// rolled back its data). Default slog.Default().
 	Logger *slog.Logger
@@ -184,9 +190,20 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (Pos, error) 
 	if h.ctx.Err() != nil {
 		return Pos{}, ErrClosed
 	}
+	var start time.Time
+	if h.opts.OnPublish != nil {
+		start = time.Now()
+	}
 	e, err := h.b.Append(ctx, topic, ev)
 	if err != nil {
-		return Pos{}, fmt.Errorf("hub: publish to %q: %w", topic, err)
+		h.stats.backendErrors.Add(1)
+		err = fmt.Errorf("hub: publish to %q: %w", topic, err)
+	}
+	if h.opts.OnPublish != nil {
+		h.opts.OnPublish(topic, time.Since(start), err)
+	}
+	if err != nil {
+		return Pos{}, err
 	}
 	h.stats.published.Add(1)
 	return e.Pos, nil
@@ -258,6 +275,7 @@ func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
 		}
 		subs[sub] = struct{}{}
 	}
+	h.stats.subscribed.Add(1)
 	head := h.head // everything after head will be queued for sub
 	h.mu.Unlock()
 	defer h.unsubscribe(sub)
@@ -280,6 +298,7 @@ func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
 func (h *Hub) unsubscribe(sub *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.stats.subscribed.Add(-1)
 	for _, t := range sub.topics {
 		delete(h.topics[t], sub)
 		if len(h.topics[t]) == 0 {
@@ -332,6 +351,7 @@ func (h *Hub) dispatch() {
 			head = h.restart(p)
 			continue
 		case err != nil:
+			h.stats.backendErrors.Add(1)
 			h.log.Warn("hub: following the backend failed; retrying", "err", err)
 			if !wait.sleep(h.ctx) {
 				return
@@ -363,6 +383,7 @@ func (h *Hub) backendHead(msg string) (Pos, bool) {
 		if h.ctx.Err() != nil {
 			return Pos{}, false
 		}
+		h.stats.backendErrors.Add(1)
 		h.startFailed.Store(true)
 		h.log.Warn(msg, "err", err)
 		if !wait.sleep(h.ctx) {
@@ -451,6 +472,7 @@ func (h *Hub) fill(from, upTo Pos) Pos {
 	for _, t := range topics {
 		es, complete, err := h.b.Range(h.ctx, t, from, upTo)
 		if err != nil {
+			h.stats.backendErrors.Add(1)
 			h.log.Warn("hub: reading a topic's history failed; its subscribers get a reset event", "topic", t, "err", err)
 			complete = false
 		}
@@ -498,7 +520,7 @@ func (h *Hub) restart(p Pos) Pos {
 		for sub := range subs {
 			if !seen[sub] {
 				seen[sub] = true
-				h.stats.gaps.Add(1)
+				h.stats.unknownIDs.Add(1)
 				sub.push(item{reset: ResetUnknownID, at: p})
 			}
 		}
@@ -507,20 +529,35 @@ func (h *Hub) restart(p Pos) Pos {
 	return p
 }
 
-// Stats is a snapshot of a hub's state and counters.
+// Stats is a snapshot of a hub's state and counters. The counts are
+// running totals since New, but Subscribed and Queued.
 type Stats struct {
-	Subscribers     map[string]int // subscribers per topic, on this instance
-	Queued          int64          // events waiting in subscriber queues
-	Published       int64          // events published through this instance
-	Dropped         int64          // events dropped from full queues (Options.DropOldest)
-	SlowDisconnects int64          // sessions ended with ErrSlowSubscriber
-	Replays         int64          // reconnects resumed from their Last-Event-ID
-	ReplayedEvents  int64          // events sent by those replays
-	Gaps            int64          // reset events sent (history gone, unknown ID, log replaced)
+	Subscribers     map[string]int   // subscribers per topic, on this instance
+	Subscribed      int64            // sessions subscribed now (in Serve), on this instance
+	Queued          int64            // events waiting in subscriber queues
+	Published       int64            // events published through this instance
+	Dropped         int64            // events dropped from full queues (Options.DropOldest)
+	SlowDisconnects int64            // sessions ended with ErrSlowSubscriber
+	Replays         int64            // reconnects resumed from their Last-Event-ID
+	ReplayedEvents  int64            // events sent by those replays
+	Gaps            int64            // reset events sent (history gone, unknown ID, log replaced)
+	Resets          map[string]int64 // Gaps by kind: ResetGap and ResetUnknownID, both present
+	BackendErrors   int64            // calls to the backend that failed (a Publish's whose context ended too)
 }
 
 type counters struct {
-	queued, published, dropped, slow, replays, replayed, gaps atomic.Int64
+	queued, published, dropped, slow, replays, replayed atomic.Int64
+	subscribed, backendErrors                           atomic.Int64
+	gaps, unknownIDs                                    atomic.Int64 // reset events sent, by kind: ResetGap, ResetUnknownID
+}
+
+// reset counts a reset event of kind sent.
+func (c *counters) reset(kind string) {
+	if kind == ResetUnknownID {
+		c.unknownIDs.Add(1)
+	} else {
+		c.gaps.Add(1)
+	}
 }
 
 // Stats returns the hub's current state and counters. It is cheap enough to
@@ -534,8 +571,14 @@ func (h *Hub) Stats() Stats {
 		SlowDisconnects: h.stats.slow.Load(),
 		Replays:         h.stats.replays.Load(),
 		ReplayedEvents:  h.stats.replayed.Load(),
-		Gaps:            h.stats.gaps.Load(),
+		Subscribed:      h.stats.subscribed.Load(),
+		BackendErrors:   h.stats.backendErrors.Load(),
+		Resets: map[string]int64{
+			ResetGap:       h.stats.gaps.Load(),
+			ResetUnknownID: h.stats.unknownIDs.Load(),
+		},
 	}
+	st.Gaps = st.Resets[ResetGap] + st.Resets[ResetUnknownID]
 	h.mu.Lock()
 	for t, subs := range h.topics {
 		st.Subscribers[t] = len(subs)

@@ -68,6 +68,9 @@ func TestTopicsAndMultipleSubscriptions(t *testing.T) {
 	c := srv.connect(t, "", "y")
 	waitSubscribers(t, srv.h, "x", 2)
 	waitSubscribers(t, srv.h, "y", 2)
+	if st := srv.h.Stats(); st.Subscribed != 3 {
+		t.Errorf("%d sessions subscribed, want 3", st.Subscribed)
+	}
 	var want []string
 	for i := range 10 {
 		topic := []string{"x", "y"}[i%2]
@@ -120,8 +123,9 @@ func TestResetWhenHistoryIsGone(t *testing.T) {
 	if ev := c.Next(t); ev.Data != "live" {
 		t.Errorf("resuming within the history: %+v, want the missed event", ev)
 	}
-	if st := srv.h.Stats(); st.Gaps != 1 || st.Replays != 1 || st.ReplayedEvents != 1 {
-		t.Errorf("stats %+v, want 1 gap, 1 replay of 1 event", st)
+	if st := srv.h.Stats(); st.Gaps != 1 || st.Replays != 1 || st.ReplayedEvents != 1 ||
+		st.Resets[hub.ResetGap] != 1 || st.Resets[hub.ResetUnknownID] != 0 {
+		t.Errorf("stats %+v, want 1 gap (and no unknown-id reset), 1 replay of 1 event", st)
 	}
 }
 
@@ -137,6 +141,9 @@ func TestResetOnUnknownID(t *testing.T) {
 			t.Errorf("Last-Event-ID %q: got %+v, want a reset (%s) at %s", id, ev, hub.ResetUnknownID, head)
 		}
 		c.Close()
+	}
+	if st := srv.h.Stats(); st.Gaps != 4 || st.Resets[hub.ResetUnknownID] != 4 || st.Resets[hub.ResetGap] != 0 || st.Replays != 0 {
+		t.Errorf("stats %+v, want 4 unknown-id resets and nothing else", st)
 	}
 }
 
@@ -277,4 +284,52 @@ func (g *gatedTransport) Write(p []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.buf.Write(p)
+}
+
+// failingAppend is a memory backend whose Append fails while fail is set.
+type failingAppend struct {
+	*hub.Memory
+	fail atomic.Bool
+}
+
+func (f *failingAppend) Append(ctx context.Context, topic string, ev hub.Event) (hub.Entry, error) {
+	if f.fail.Load() {
+		return hub.Entry{}, errUnreachable
+	}
+	return f.Memory.Append(ctx, topic, ev)
+}
+
+// OnPublish sees every publish that reached the backend, with its error; a
+// failed one counts as a backend error.
+func TestOnPublish(t *testing.T) {
+	type call struct {
+		topic string
+		took  time.Duration
+		err   error
+	}
+	var mu sync.Mutex
+	var calls []call
+	b := &failingAppend{Memory: hub.NewMemory(hub.Retention{})}
+	srv := startHub(t, b, hub.Options{OnPublish: func(topic string, took time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, call{topic, took, err})
+	}}, lifecycle.Options{})
+	publish(t, srv.h, "a", "one")
+	b.fail.Store(true)
+	if _, err := srv.h.Publish(context.Background(), "b", hub.Event{Data: []byte("two")}); !errors.Is(err, errUnreachable) {
+		t.Fatalf("Publish on a failing backend: %v", err)
+	}
+	if _, err := srv.h.Publish(context.Background(), "", hub.Event{}); !errors.Is(err, hub.ErrNoTopic) {
+		t.Fatalf("Publish without a topic: %v", err) // never reaches the backend: no call
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 || calls[0].topic != "a" || calls[0].err != nil || calls[0].took <= 0 ||
+		calls[1].topic != "b" || !errors.Is(calls[1].err, errUnreachable) || calls[1].took <= 0 {
+		t.Errorf("OnPublish calls %+v, want a success on a and a failure on b, each timed", calls)
+	}
+	if st := srv.h.Stats(); st.Published != 1 || st.BackendErrors != 1 {
+		t.Errorf("Published %d BackendErrors %d, want 1 and 1", st.Published, st.BackendErrors)
+	}
 }

@@ -47,7 +47,7 @@ func (r *replayer) start(id string) {
 // sendReset sends a reset event at `at`, from where the replay goes on:
 // the client's next event follows it, with nothing lost in between.
 func (r *replayer) sendReset(at Pos, reason string) {
-	r.h.stats.gaps.Add(1)
+	r.h.stats.reset(reason)
 	r.reset = true
 	if r.sub.sendReset(at, reason) != nil {
 		r.on = false
@@ -89,6 +89,9 @@ func (r *replayer) finish(head Pos) {
 		// up to it. An ID ahead of the backend itself is made up.
 		bh, err := r.h.b.Head(r.sub.s.Context())
 		if err != nil {
+			if r.sub.s.Err() == nil {
+				r.h.stats.backendErrors.Add(1)
+			}
 			r.sub.s.CloseWithError(fmt.Errorf("hub: replay: %w", err))
 			return
 		}
@@ -133,6 +136,9 @@ func (r *replayer) step(head Pos, final bool) {
 			return
 		}
 		if err != nil {
+			if s.Err() == nil {
+				r.h.stats.backendErrors.Add(1)
+			}
 			// The client keeps its Last-Event-ID and tries again.
 			s.CloseWithError(fmt.Errorf("hub: replay: %w", err))
 			r.on = false

@@ -192,7 +192,7 @@ func (sub *subscriber) run() error {
 		sub.h.stats.queued.Add(-int64(len(batch)))
 		if gap.reset != "" && (gap.at.Seq > sub.skip || gap.reset == ResetUnknownID) {
 			// What DropOldest dropped, unless the client already has it.
-			sub.h.stats.gaps.Add(1)
+			sub.h.stats.reset(gap.reset)
 			if gap.reset == ResetUnknownID {
 				sub.skip = 0
 			}

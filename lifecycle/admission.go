@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -109,7 +110,11 @@ func (e *Endpoint) reply(ctx context.Context, t Transport, r *Request, status in
 		}
 		_ = t.Flush()
 	}
-	e.counts.refused.Add(1)
+	if errors.Is(why, ErrOverloaded) {
+		e.counts.overloaded.Add(1)
+	} else {
+		e.counts.denied.Add(1)
+	}
 	e.opts.Logger.DebugContext(ctx, "sse: stream refused", "path", r.Path, "reason", why)
 	if e.opts.OnReject != nil {
 		e.hook("OnReject", r.Path, func() { e.opts.OnReject(r, why) })

@@ -57,7 +57,7 @@ func (s *Session) SendEncoded(evs []Encoded) error {
 	if err := s.writeLocked(buf); err != nil {
 		return err
 	}
-	s.events += int64(len(evs))
+	s.events.Add(int64(len(evs)))
 	if cap(buf) > maxKeptBuffer {
 		buf = nil
 	}

@@ -55,8 +55,11 @@ type Session struct {
 	// setDeadlineLocked).
 	deadlineSet bool
 	deadlineAt  time.Time
-	events      int64
-	bytes       int64
+
+	// What the session wrote: changed only with wmu held, atomic so that
+	// Endpoint.Stats can read them without waiting for a write.
+	events, bytes, heartbeats atomic.Int64
+	folded                    bool // counted in the endpoint's totals; guarded by ep.counts.mu
 }
 
 // endState is what a session records when it ends.
@@ -129,7 +132,7 @@ func (s *Session) Send(e Event) error {
 	if err := s.writeLocked(buf); err != nil {
 		return err
 	}
-	s.events++
+	s.events.Add(1)
 	if cap(buf) > maxKeptBuffer {
 		buf = nil
 	}
@@ -163,7 +166,7 @@ func (s *Session) SendBatch(evs []Event) error {
 	if err := s.writeLocked(buf); err != nil {
 		return err
 	}
-	s.events += int64(len(evs))
+	s.events.Add(int64(len(evs)))
 	if cap(buf) > maxKeptBuffer {
 		buf = nil
 	}
@@ -220,7 +223,7 @@ func (s *Session) writeLocked(p []byte) error {
 		return s.fail(err)
 	}
 	s.lastWrite = now
-	s.bytes += int64(len(p))
+	s.bytes.Add(int64(len(p)))
 	return nil
 }
 
@@ -288,7 +291,7 @@ func (s *Session) open() error {
 		if _, err := s.t.Write(s.ep.retry); err != nil {
 			return s.fail(err)
 		}
-		s.bytes += int64(len(s.ep.retry))
+		s.bytes.Add(int64(len(s.ep.retry)))
 	}
 	if err := s.t.Flush(); err != nil {
 		return s.fail(err)
@@ -342,6 +345,7 @@ func (s *Session) beat() {
 		if s.writeLocked(heartbeatComment) != nil {
 			return
 		}
+		s.heartbeats.Add(1)
 		now = s.lastWrite
 	}
 	if d, ok := s.nextTimerLocked(now); ok {
@@ -365,8 +369,8 @@ func (s *Session) expireLocked() {
 }
 
 // release writes the farewell if the session was ended by Shutdown, stops the
-// heartbeat, and detaches the transport: once release returns nothing is
-// written to it again.
+// heartbeat, detaches the transport (once release returns nothing is written
+// to it again) and adds what the session wrote to the endpoint's totals.
 func (s *Session) release() CloseInfo {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -379,10 +383,11 @@ func (s *Session) release() CloseInfo {
 		// here changes nothing but the byte count.
 		if s.setDeadlineLocked(time.Now()) == nil {
 			if _, err := s.t.Write(f); err == nil && s.t.Flush() == nil {
-				s.bytes += int64(len(f))
+				s.bytes.Add(int64(len(f)))
 			}
 		}
 	}
 	s.t = nil
-	return CloseInfo{Reason: r, Duration: time.Since(s.opened), Events: s.events, Bytes: s.bytes}
+	s.ep.fold(s)
+	return CloseInfo{Reason: r, Duration: time.Since(s.opened), Events: s.events.Load(), Bytes: s.bytes.Load()}
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +35,8 @@ func TestReasonNames(t *testing.T) {
 	}
 }
 
-// Stats counts sessions opened, refused, and closed by the name of their
-// reason, exactly.
+// Stats counts sessions opened, refused (over a cap, by Admit), and closed
+// by the name of their reason, exactly.
 func TestStats(t *testing.T) {
 	release := make(chan struct{})
 	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
@@ -50,7 +53,13 @@ func TestStats(t *testing.T) {
 		case <-release:
 		}
 		return nil
-	}, lifecycle.Options{Heartbeat: -1, MaxSessions: 2, Logger: slog.New(slog.DiscardHandler)})
+	}, lifecycle.Options{Heartbeat: -1, MaxSessions: 2, Logger: slog.New(slog.DiscardHandler),
+		Admit: func(_ context.Context, r *lifecycle.Request) error {
+			if r.Path == "/denied" {
+				return lifecycle.Refuse(404, "no such thing")
+			}
+			return nil
+		}})
 	run := func(ctx context.Context, path string) <-chan struct{} {
 		done := make(chan struct{})
 		go func() {
@@ -71,6 +80,7 @@ func TestStats(t *testing.T) {
 		}
 	}
 	wait(t, run(context.Background(), "/refused"), "Serve returns for a refused stream")
+	wait(t, run(context.Background(), "/denied"), "Serve returns for a stream Admit refused")
 	leave(io.EOF)
 	wait(t, leaving, "Serve returns after the client left")
 	if st := ep.Stats(); st.Active != 1 {
@@ -83,8 +93,9 @@ func TestStats(t *testing.T) {
 
 	st := ep.Stats()
 	want := map[string]int64{"handler-returned": 2, "handler-panicked": 1, "closed": 1, "client-gone": 1, "shutdown": 1}
-	if st.Opened != 6 || st.Refused != 1 || st.Failed != 0 || st.Active != 0 {
-		t.Errorf("Opened %d Refused %d Failed %d Active %d, want 6 1 0 0", st.Opened, st.Refused, st.Failed, st.Active)
+	if st.Opened != 6 || st.Refused != 2 || st.Overloaded != 1 || st.Failed != 0 || st.Active != 0 {
+		t.Errorf("Opened %d Refused %d Overloaded %d Failed %d Active %d, want 6 2 1 0 0",
+			st.Opened, st.Refused, st.Overloaded, st.Failed, st.Active)
 	}
 	for _, name := range []string{"client-gone", "shutdown", "deadline", "lifetime", "write-timeout",
 		"write-failed", "handler-panicked", "handler-returned", "closed", lifecycle.ReasonOther} {
@@ -93,4 +104,93 @@ func TestStats(t *testing.T) {
 		}
 	}
 	close(release)
+}
+
+// Stats counts the events, bytes and heartbeats that sessions wrote, the
+// open ones included, exactly: the bytes the transport got.
+func TestStatsWritten(t *testing.T) {
+	sent, release := make(chan struct{}), make(chan struct{})
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		for i := range 3 {
+			if err := s.Send(lifecycle.Event{ID: strconv.Itoa(i), Data: []byte("hello")}); err != nil {
+				return err
+			}
+		}
+		if err := s.SendBatch([]lifecycle.Event{{Data: []byte("a")}, {Data: []byte("b")}}); err != nil {
+			return err
+		}
+		if err := s.Comment("not an event"); err != nil {
+			return err
+		}
+		sent <- struct{}{}
+		<-release
+		return nil
+	}, lifecycle.Options{Heartbeat: 5 * time.Millisecond, Retry: time.Second, Logger: slog.New(slog.DiscardHandler)})
+	m, done := serve(t, ep)
+	wait(t, sent, "events sent")
+	if st := ep.Stats(); st.Events != 5 || st.Bytes < int64(len("retry: 1000\n\n")) {
+		t.Errorf("while open: Events %d Bytes %d, want 5 and the bytes so far", st.Events, st.Bytes)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ep.Stats().Heartbeats < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no two heartbeats within 5 s")
+		}
+	}
+	close(release)
+	wait(t, done, "Serve returns")
+	m.release()
+	m.mu.Lock()
+	body := m.buf.String()
+	m.mu.Unlock()
+	st := ep.Stats()
+	if st.Events != 5 || st.Bytes != int64(len(body)) || st.Heartbeats != int64(strings.Count(body, ":\n")) {
+		t.Errorf("Events %d Bytes %d Heartbeats %d; want 5, %d, %d (the body: %q)",
+			st.Events, st.Bytes, st.Heartbeats, len(body), strings.Count(body, ":\n"), body)
+	}
+}
+
+// The running totals of what sessions wrote never go down, while sessions
+// write, end and are counted in the endpoint's totals, and add up exactly
+// at the end.
+func TestStatsWrittenNeverDecrease(t *testing.T) {
+	const sessions, events = 40, 50
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		for range events {
+			if err := s.Send(lifecycle.Event{Data: []byte("x")}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, lifecycle.Options{Heartbeat: -1, Logger: slog.New(slog.DiscardHandler)})
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		var last lifecycle.Stats
+		for {
+			st := ep.Stats()
+			if st.Events < last.Events || st.Bytes < last.Bytes {
+				t.Errorf("went down: Events %d -> %d, Bytes %d -> %d", last.Events, st.Events, last.Bytes, st.Bytes)
+				return
+			}
+			last = st
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range sessions {
+		wg.Go(func() {
+			ep.Serve(context.Background(), &memTransport{t: t}, &lifecycle.Request{Method: "GET", Path: "/"})
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-watched
+	if st := ep.Stats(); st.Events != sessions*events || st.Bytes != sessions*events*int64(len("data: x\n\n")) {
+		t.Errorf("Events %d Bytes %d, want %d and %d", st.Events, st.Bytes, sessions*events, sessions*events*len("data: x\n\n"))
+	}
 }

@@ -13,11 +13,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/ssekit/ssekit/hub"
 	"github.com/ssekit/ssekit/hub/redisbackend"
 	"github.com/ssekit/ssekit/lifecycle"
+	"github.com/ssekit/ssekit/otelsse"
 )
 
 //go:embed web
@@ -33,6 +38,12 @@ type demo struct {
 	ep        *lifecycle.Endpoint
 	hubAdmit  func(context.Context, *lifecycle.Request) error // hub.Admit for ?topic=
 	log       *sessionLog
+
+	// The OpenTelemetry metrics, exported at GET /metrics for Prometheus.
+	provider   *sdkmetric.MeterProvider
+	registry   *prometheus.Registry
+	epMetrics  *otelsse.EndpointMetrics
+	hubMetrics *otelsse.HubMetrics
 }
 
 func newDemo(framework, redisURL string) (*demo, error) {
@@ -50,16 +61,41 @@ func newDemo(framework, redisURL string) (*demo, error) {
 	} else {
 		d.backend = hub.NewMemory(hub.Retention{MaxLen: 500})
 	}
-	d.hub = hub.New(d.backend, hub.Options{})
+	if err := d.newMetrics(); err != nil {
+		return nil, err
+	}
+	d.hub = hub.New(d.backend, hub.Options{OnPublish: d.hubMetrics.OnPublish})
 	d.ep = lifecycle.NewEndpoint(d.serveEvents, lifecycle.Options{
 		Heartbeat: 15 * time.Second,
 		Farewell:  &lifecycle.Event{Type: "farewell", Data: []byte("the demo is restarting"), Retry: 2 * time.Second},
 		OnOpen:    d.log.opened,
-		OnClose:   d.log.closed,
-		Admit:     d.admit,
+		OnClose: func(s *lifecycle.Session, info lifecycle.CloseInfo) {
+			d.log.closed(s, info)
+			d.epMetrics.OnClose(s, info)
+		},
+		Admit: d.admit,
 	})
 	d.hubAdmit = d.hub.Admit(func(r *lifecycle.Request) []string { return []string{r.Query().Get("topic")} })
+	if err := errors.Join(d.epMetrics.Observe(d.ep), d.hubMetrics.Observe(d.hub)); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// newMetrics sets up OpenTelemetry with the Prometheus exporter, on a
+// registry of the demo's own (several demos run in one test binary).
+func (d *demo) newMetrics() error {
+	d.registry = prometheus.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(d.registry))
+	if err != nil {
+		return err
+	}
+	d.provider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	if d.epMetrics, err = otelsse.NewEndpointMetrics(d.provider, otelsse.Options{}); err != nil {
+		return err
+	}
+	d.hubMetrics, err = otelsse.NewHubMetrics(d.provider, otelsse.Options{})
+	return err
 }
 
 // admit refuses, before the stream opens, a request without a topic, or
@@ -113,6 +149,7 @@ func (d *demo) handler() http.Handler {
 	web, _ := fs.Sub(webFS, "web")
 	mux.Handle("GET /", http.FileServerFS(web))
 	mux.HandleFunc("GET /stats", d.stats)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /publish", d.publish)
 	mux.HandleFunc("POST /bye", d.bye)
 	return mux
@@ -191,6 +228,7 @@ func (d *demo) run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err = errors.Join(d.ep.Shutdown(sctx), srv.shutdown(sctx))
 	d.hub.Close()
+	err = errors.Join(err, d.provider.Shutdown(sctx))
 	d.backend.Close()
 	if d.rdb != nil {
 		d.rdb.Close()

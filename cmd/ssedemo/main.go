@@ -8,8 +8,10 @@
 // The page shows a clock stream, a chat room (broadcast through the hub,
 // resumed without loss after a reconnect), the number of open sessions and
 // a log of sessions ending, with their reason and how long after the page
-// closed the server noticed. Ctrl-C shuts down gracefully: open pages get a
-// farewell event and reconnect once the demo is back.
+// closed the server noticed. GET /metrics serves the OpenTelemetry metrics
+// of the endpoint and the hub (package otelsse) through the Prometheus
+// exporter. Ctrl-C shuts down gracefully: open pages get a farewell event
+// and reconnect once the demo is back.
 package main
 
 import (

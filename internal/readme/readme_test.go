@@ -27,6 +27,7 @@ import (
 	"github.com/labstack/echo/v4"
 	echov5 "github.com/labstack/echo/v5"
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ssekit/ssekit/lifecycle"
 )
@@ -52,6 +53,8 @@ var (
 	addr    string        // where a harness listens
 	e5      *echov5.Echo  // an Echo v5 instance
 	engine  *gin.Engine   // a Gin engine
+
+	provider metric.MeterProvider // your OpenTelemetry MeterProvider, with its exporter
 )
 `
 
@@ -61,6 +64,7 @@ var (
 // fiberv3adapter speaks v3 (fiberV3 below).
 var imports = map[string]string{
 	"context":        "context",
+	"errors":         "errors",
 	"http":           "net/http",
 	"log":            "log",
 	"time":           "time",
@@ -74,6 +78,8 @@ var imports = map[string]string{
 	"hub":            "github.com/ssekit/ssekit/hub",
 	"redisbackend":   "github.com/ssekit/ssekit/hub/redisbackend",
 	"listener":       "github.com/ssekit/ssekit/listener",
+	"otelsse":        "github.com/ssekit/ssekit/otelsse",
+	"attribute":      "go.opentelemetry.io/otel/attribute",
 	"conformance":    "github.com/ssekit/ssekit/conformance",
 	"redis":          "github.com/redis/go-redis/v9",
 	"chi":            "github.com/go-chi/chi/v5",

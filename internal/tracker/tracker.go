@@ -48,6 +48,17 @@ func (s *Set[T]) Len() int {
 	return len(s.live)
 }
 
+// Each calls f for every member, holding the set's lock: f must be quick
+// and must not call the set's methods. Members added or removed meanwhile
+// wait until it returns.
+func (s *Set[T]) Each(f func(T)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for v := range s.live {
+		f(v)
+	}
+}
+
 // Closed reports whether Close has been called.
 func (s *Set[T]) Closed() bool {
 	s.mu.Lock()

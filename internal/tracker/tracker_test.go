@@ -7,6 +7,11 @@ func TestSet(t *testing.T) {
 	if !s.Add(1) || !s.Add(2) || s.Len() != 2 {
 		t.Fatal("Add to an open set failed")
 	}
+	sum := 0
+	s.Each(func(v int) { sum += v })
+	if sum != 3 {
+		t.Errorf("Each saw members summing to %d, want 3", sum)
+	}
 	members, drained := s.Close()
 	if len(members) != 2 || !s.Closed() {
 		t.Fatalf("Close returned %v", members)
