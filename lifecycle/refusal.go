@@ -81,6 +81,9 @@ func (e *Endpoint) refuse(ctx context.Context, t Transport, r *Request, ref *Ref
 	h := http.Header{
 		"Content-Type":  {"text/plain; charset=utf-8"},
 		"Cache-Control": {"no-store"},
+		// The message may echo what the client sent (Hub.Admit names
+		// the topic): never let a browser sniff it as HTML.
+		"X-Content-Type-Options": {"nosniff"},
 	}
 	for k, vs := range ref.Header {
 		h[http.CanonicalHeaderKey(k)] = vs
