@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -71,7 +72,14 @@ func (e *Endpoint) admitted(ctx context.Context, r *Request) (refusal *Refusal, 
 		}
 		return ref, err
 	}
-	e.opts.Logger.ErrorContext(ctx, "sse: Admit failed to decide (an error that is not a *Refusal); refused with 403",
+	level := slog.LevelError
+	if ctx.Err() != nil {
+		// The client left or the server is shutting down while Admit
+		// waited on ctx: nothing failed to decide, and a client that
+		// connects and leaves must not be able to flood the error log.
+		level = slog.LevelDebug
+	}
+	e.opts.Logger.Log(ctx, level, "sse: Admit failed to decide (an error that is not a *Refusal); refused with 403",
 		"path", r.Path, "err", err)
 	return &Refusal{Status: http.StatusForbidden}, fmt.Errorf("%w: %w", ErrRefused, err)
 }

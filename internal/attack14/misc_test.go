@@ -117,3 +117,51 @@ func TestServeWarnsWhenSessionEndedDuringReauthorize(t *testing.T) {
 		})
 	}
 }
+
+// A client that leaves while Admit's Authorize waits on its ctx: Admit
+// returns ctx.Err(), which is not the application failing to decide; it
+// must not be logged as an error (a hostile client could flood the error
+// log by connecting and leaving).
+func TestClientLeavingDuringAdmitIsNotAnError(t *testing.T) {
+	for _, name := range []string{"net/http", "chi", "echo"} { // where the ctx is canceled when the client leaves
+		t.Run(name, func(t *testing.T) {
+			var logs syncBuf
+			entered := make(chan struct{}, 1)
+			returned := make(chan struct{})
+			h := hub.New(hub.NewMemory(hub.Retention{MaxLen: 10}), hub.Options{
+				Authorize: func(ctx context.Context, r *lifecycle.Request, topic string) error {
+					entered <- struct{}{}
+					defer close(returned)
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-time.After(5 * time.Second):
+						return nil
+					}
+				},
+			})
+			defer h.Close()
+			topics := func(r *lifecycle.Request) []string { return r.Query()["topic"] }
+			ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error { return nil }, lifecycle.Options{
+				Heartbeat: -1, Admit: h.Admit(topics),
+				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			})
+			m := mounts[name](t, ep)
+			defer shutdown(t, m)
+			c, err := net.Dial("tcp", m.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(c, "GET /events?topic=a HTTP/1.1\r\nHost: x\r\n\r\n")
+			<-entered
+			c.Close()
+			<-returned
+			for deadline := time.Now().Add(2 * time.Second); ep.Stats().Refused == 0 && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if strings.Contains(logs.String(), "level=ERROR") {
+				t.Errorf("a client leaving during Admit logged as an error:\n%s", logs.String())
+			}
+		})
+	}
+}
