@@ -235,6 +235,11 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (Pos, error) 
 // Hub.Admit, where it can still refuse with an HTTP status.
 func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
 	topics, err := h.subscription(s.Context(), s.Request(), topics)
+	if err != nil && s.Err() != nil {
+		// The session ended (client gone, shutdown) while Authorize ran
+		// with its context: not a refusal to warn about.
+		return nil
+	}
 	if err != nil {
 		h.log.WarnContext(s.Context(), "hub: subscription refused after the stream opened; "+
 			"use Hub.Admit in lifecycle.Options.Admit to refuse it with an HTTP status instead",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -71,7 +72,14 @@ func (e *Endpoint) admitted(ctx context.Context, r *Request) (refusal *Refusal, 
 		}
 		return ref, err
 	}
-	e.opts.Logger.ErrorContext(ctx, "sse: Admit failed to decide (an error that is not a *Refusal); refused with 403",
+	level := slog.LevelError
+	if ctx.Err() != nil {
+		// The client left or the server is shutting down while Admit
+		// waited on ctx: nothing failed to decide, and a client that
+		// connects and leaves must not be able to flood the error log.
+		level = slog.LevelDebug
+	}
+	e.opts.Logger.Log(ctx, level, "sse: Admit failed to decide (an error that is not a *Refusal); refused with 403",
 		"path", r.Path, "err", err)
 	return &Refusal{Status: http.StatusForbidden}, fmt.Errorf("%w: %w", ErrRefused, err)
 }
@@ -81,6 +89,9 @@ func (e *Endpoint) refuse(ctx context.Context, t Transport, r *Request, ref *Ref
 	h := http.Header{
 		"Content-Type":  {"text/plain; charset=utf-8"},
 		"Cache-Control": {"no-store"},
+		// The message may echo what the client sent (Hub.Admit names
+		// the topic): never let a browser sniff it as HTML.
+		"X-Content-Type-Options": {"nosniff"},
 	}
 	for k, vs := range ref.Header {
 		h[http.CanonicalHeaderKey(k)] = vs
