@@ -228,32 +228,10 @@ func rawLoop(w http.ResponseWriter, r *http.Request, done *ended) {
 // with a 15 s heartbeat; a dead client is noticed when a write fails.
 func rawFiberRecipe(done *ended) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		remote := c.Context().RemoteAddr().String()
-		flood := c.Query("mode") == "flood"
+		remote, flood := c.Context().RemoteAddr().String(), c.Query("mode") == "flood"
 		c.Set("Content-Type", "text/event-stream")
 		c.Set("Cache-Control", "no-cache")
-		c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-			defer done.record(remote)
-			fmt.Fprint(w, "data: ready\n\n")
-			if w.Flush() != nil {
-				return
-			}
-			msg := []byte("data: " + payload + "\n\n")
-			for flood {
-				w.Write(msg)
-				if w.Flush() != nil {
-					return
-				}
-			}
-			t := time.NewTicker(15 * time.Second)
-			defer t.Stop()
-			for range t.C {
-				fmt.Fprint(w, ": ping\n\n")
-				if w.Flush() != nil {
-					return
-				}
-			}
-		})
+		c.Context().SetBodyStreamWriter(func(w *bufio.Writer) { recipeStream(w, flood, done, remote) })
 		return nil
 	}
 }
@@ -263,32 +241,36 @@ func rawFiberRecipe(done *ended) fiber.Handler {
 // is noticed when a write fails.
 func rawFiberV3Recipe(done *ended) fiberv3.Handler {
 	return func(c fiberv3.Ctx) error {
-		remote := c.RequestCtx().RemoteAddr().String()
-		flood := c.Query("mode") == "flood"
+		remote, flood := c.RequestCtx().RemoteAddr().String(), c.Query("mode") == "flood"
 		c.Set("Content-Type", "text/event-stream")
 		c.Set("Cache-Control", "no-cache")
-		return c.SendStreamWriter(func(w *bufio.Writer) {
-			defer done.record(remote)
-			fmt.Fprint(w, "data: ready\n\n")
-			if w.Flush() != nil {
-				return
-			}
-			msg := []byte("data: " + payload + "\n\n")
-			for flood {
-				w.Write(msg)
-				if w.Flush() != nil {
-					return
-				}
-			}
-			t := time.NewTicker(15 * time.Second)
-			defer t.Stop()
-			for range t.C {
-				fmt.Fprint(w, ": ping\n\n")
-				if w.Flush() != nil {
-					return
-				}
-			}
-		})
+		return c.SendStreamWriter(func(w *bufio.Writer) { recipeStream(w, flood, done, remote) })
+	}
+}
+
+// recipeStream is the body of both Fiber recipes: a first event, then
+// events as fast as the client takes them (flood) or a comment every 15 s,
+// until a flush fails.
+func recipeStream(w *bufio.Writer, flood bool, done *ended, remote string) {
+	defer done.record(remote)
+	fmt.Fprint(w, "data: ready\n\n")
+	if w.Flush() != nil {
+		return
+	}
+	msg := []byte("data: " + payload + "\n\n")
+	for flood {
+		w.Write(msg)
+		if w.Flush() != nil {
+			return
+		}
+	}
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for range t.C {
+		fmt.Fprint(w, ": ping\n\n")
+		if w.Flush() != nil {
+			return
+		}
 	}
 }
 
