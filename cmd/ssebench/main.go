@@ -438,6 +438,15 @@ func holdOpen(target string, n int) error {
 }
 
 func printFanout(rep Report, chosen []string) {
+	ran := false
+	for _, run := range rep.Runs {
+		for _, t := range chosen {
+			ran = ran || len(run[t].Fanout) > 0
+		}
+	}
+	if !ran {
+		return // the scenario was not chosen
+	}
 	c := rep.Config
 	fmt.Printf("\n6. Hub fan-out: bursts of %d 64-byte events to %d subscribers, and %d single events to %d subscribers, alternating with the same on raw-tcp (medians [min-max])\n",
 		c.BurstEvents, c.BurstSubs, c.SingleRounds, c.SingleSubs)
