@@ -7,7 +7,6 @@ package ginadapter_test
 import (
 	"bufio"
 	"compress/gzip"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -123,30 +122,11 @@ func readAcked(t *testing.T, body io.Reader, acks chan struct{}) {
 	}
 }
 
-// getRaw sends a GET bounded by 3 s, with no transparent decompression.
-func getRaw(t *testing.T, url string, header http.Header) *http.Response {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	tr := &http.Transport{DisableCompression: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
 // Every event is flushed as it is sent (#4460: c.SSEvent does not flush).
 func TestEveryEventFlushedAtOnce(t *testing.T) {
 	acks := make(chan struct{})
 	base := mount(t, ackStream(acks), lifecycle.Options{Heartbeat: -1}, conformance.ServerConfig{})
-	resp := getRaw(t, base+"/sse/a", nil)
+	resp := sessiontest.Get(t, base+"/sse/a", nil)
 	readAcked(t, resp.Body, acks)
 }
 
@@ -155,7 +135,7 @@ func TestEveryEventFlushedAtOnce(t *testing.T) {
 func TestGzipEventsUnbuffered(t *testing.T) {
 	acks := make(chan struct{})
 	base := mount(t, ackStream(acks), lifecycle.Options{Heartbeat: -1}, conformance.ServerConfig{}, gingzip.Gzip(gingzip.DefaultCompression))
-	resp := getRaw(t, base+"/sse/a", http.Header{"Accept-Encoding": {"gzip"}})
+	resp := sessiontest.Get(t, base+"/sse/a", http.Header{"Accept-Encoding": {"gzip"}})
 	if ce := resp.Header.Get("Content-Encoding"); ce != "gzip" {
 		t.Fatalf("Content-Encoding %q, want gzip", ce)
 	}
@@ -190,7 +170,7 @@ func TestServerWriteTimeoutDoesNotCutStream(t *testing.T) {
 				}
 				return nil
 			}, ended.Hook(lifecycle.Options{Heartbeat: -1}), conformance.ServerConfig{WriteTimeout: 300 * time.Millisecond}, mw...)
-			resp := getRaw(t, base+"/sse/a", header)
+			resp := sessiontest.Get(t, base+"/sse/a", header)
 			var body io.Reader = resp.Body
 			if gz {
 				if resp.Header.Get("Content-Encoding") != "gzip" {
@@ -228,7 +208,7 @@ func TestTimeoutHandlerRefusedLoudly(t *testing.T) {
 		return hello(s)
 	}, lifecycle.Options{Logger: slog.New(&logs)})))
 	base := serveOn(t, http.TimeoutHandler(r, 2*time.Second, "timeout"), conformance.ServerConfig{}.Listen(t), conformance.ServerConfig{})
-	checkRefused(t, getRaw(t, base+"/sse/a", nil), ran, &logs, "cannot flush")
+	checkRefused(t, sessiontest.Get(t, base+"/sse/a", nil), ran, &logs, "cannot flush")
 }
 
 // gin-contrib/timeout runs the handler in a goroutine and holds everything
@@ -241,5 +221,5 @@ func TestContribTimeoutRefusedLoudly(t *testing.T) {
 		ran <- struct{}{}
 		return hello(s)
 	}, lifecycle.Options{Logger: slog.New(&logs)}, conformance.ServerConfig{}, timeout.New(timeout.WithTimeout(2*time.Second)))
-	checkRefused(t, getRaw(t, base+"/sse/a", nil), ran, &logs, "*timeout.Writer")
+	checkRefused(t, sessiontest.Get(t, base+"/sse/a", nil), ran, &logs, "*timeout.Writer")
 }

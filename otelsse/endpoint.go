@@ -2,7 +2,6 @@ package otelsse
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
@@ -39,29 +38,17 @@ func NewEndpointMetrics(mp metric.MeterProvider, opts Options) (*EndpointMetrics
 	m := &EndpointMetrics{meter: mp.Meter(ScopeName), opts: opts, base: attrs(opts.Attributes)}
 	m.overloadedAttrs = attrs(opts.Attributes, RefusalReasonKey.String(RefusalOverloaded))
 	m.admitAttrs = attrs(opts.Attributes, RefusalReasonKey.String(RefusalAdmit))
-	var errs []error
-	add := func(err error) { errs = append(errs, err) }
-	var err error
-	m.duration, err = m.meter.Float64Histogram("sse.server.session.duration", metric.WithUnit("s"),
-		metric.WithDescription("How long sessions lasted, from the open to the end."),
-		metric.WithExplicitBucketBoundaries(sessionBuckets...))
-	add(err)
-	m.active, err = m.meter.Int64ObservableUpDownCounter("sse.server.sessions.active", metric.WithUnit("{session}"),
-		metric.WithDescription("Sessions open now."))
-	add(err)
-	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
-		c, err := m.meter.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		add(err)
-		return c
-	}
-	m.opened = counter("sse.server.sessions.opened", "{session}", "Sessions opened.")
-	m.refused = counter("sse.server.sessions.refused", "{session}", "Streams refused before they opened, by reason.")
-	m.failed = counter("sse.server.sessions.failed", "{session}", "Streams whose headers could not be sent.")
-	m.closed = counter("sse.server.sessions.closed", "{session}", "Sessions ended, by reason.")
-	m.events = counter("sse.server.events.sent", "{event}", "Events written, comments and heartbeats aside.")
-	m.bytes = counter("sse.server.sent", "By", "Body bytes written, comments and heartbeats included.")
-	m.heartbeats = counter("sse.server.heartbeats.sent", "{heartbeat}", "Heartbeat comments written.")
-	if err := errors.Join(errs...); err != nil {
+	in := instruments{meter: m.meter}
+	m.duration = in.histogram("sse.server.session.duration", "How long sessions lasted, from the open to the end.", sessionBuckets)
+	m.active = in.gauge("sse.server.sessions.active", "{session}", "Sessions open now.")
+	m.opened = in.counter("sse.server.sessions.opened", "{session}", "Sessions opened.")
+	m.refused = in.counter("sse.server.sessions.refused", "{session}", "Streams refused before they opened, by reason.")
+	m.failed = in.counter("sse.server.sessions.failed", "{session}", "Streams whose headers could not be sent.")
+	m.closed = in.counter("sse.server.sessions.closed", "{session}", "Sessions ended, by reason.")
+	m.events = in.counter("sse.server.events.sent", "{event}", "Events written, comments and heartbeats aside.")
+	m.bytes = in.counter("sse.server.sent", "By", "Body bytes written, comments and heartbeats included.")
+	m.heartbeats = in.counter("sse.server.heartbeats.sent", "{heartbeat}", "Heartbeat comments written.")
+	if err := in.err(); err != nil {
 		return nil, err
 	}
 	return m, nil

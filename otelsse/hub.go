@@ -45,23 +45,10 @@ func NewHubMetrics(mp metric.MeterProvider, opts Options) (*HubMetrics, error) {
 	for _, v := range []string{ErrorCanceled, ErrorTimeout, ErrorBackend} {
 		m.failed[v] = attrs(opts.Attributes, ErrorTypeKey.String(v))
 	}
-	var errs []error
-	add := func(err error) { errs = append(errs, err) }
-	var err error
-	m.publish, err = m.meter.Float64Histogram("sse.hub.publish.duration", metric.WithUnit("s"),
-		metric.WithDescription("How long publishes took, until the backend stored the event; error.type is set on failures."),
-		metric.WithExplicitBucketBoundaries(publishBuckets...))
-	add(err)
-	gauge := func(name, unit, desc string) metric.Int64ObservableUpDownCounter {
-		c, err := m.meter.Int64ObservableUpDownCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		add(err)
-		return c
-	}
-	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
-		c, err := m.meter.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		add(err)
-		return c
-	}
+	in := instruments{meter: m.meter}
+	m.publish = in.histogram("sse.hub.publish.duration",
+		"How long publishes took, until the backend stored the event; error.type is set on failures.", publishBuckets)
+	gauge, counter := in.gauge, in.counter
 	m.subscribers = gauge("sse.hub.subscribers", "{session}", "Sessions subscribed now, on this instance.")
 	m.subscriptions = gauge("sse.hub.subscriptions", "{subscription}", "Topic subscriptions now, over all sessions, on this instance.")
 	m.topics = gauge("sse.hub.topics", "{topic}", "Topics with subscribers now, on this instance.")
@@ -73,7 +60,7 @@ func NewHubMetrics(mp metric.MeterProvider, opts Options) (*HubMetrics, error) {
 	m.slow = counter("sse.hub.slow_disconnects", "{session}", "Sessions ended because their queue overflowed.")
 	m.resets = counter("sse.hub.resets", "{event}", "Reset events sent, by kind.")
 	m.backendErrors = counter("sse.hub.backend.errors", "{error}", "Calls to the backend that failed.")
-	if err := errors.Join(errs...); err != nil {
+	if err := in.err(); err != nil {
 		return nil, err
 	}
 	return m, nil
