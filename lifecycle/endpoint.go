@@ -144,7 +144,9 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 	})
 	// The handler runs even if the session has already ended (the client
 	// left during OnOpen, or Shutdown began): it sees Done closed and
-	// returns, and every opened session runs its handler exactly once.
+	// returns, and every opened session runs its handler exactly once,
+	// except one whose Admit Shutdown interrupted: it was never admitted,
+	// so nothing of the application runs for it.
 	if interrupted {
 		s.end(ErrShutdown)
 	} else {

@@ -31,8 +31,9 @@ type Handler func(s *Session) error
 // Options.MaxLifetime (ErrLifetime), a write times out or fails
 // (ErrWriteTimeout, ErrWriteFailed), the handler returns or panics
 // (ErrHandlerReturned, ErrHandlerPanicked), or Close or CloseWithError is
-// called (ErrClosed, or the error given). Once it has ended, Done is closed, Err reports
-// the reason, and every write method returns an error at once.
+// called (ErrClosed, or the error given). Once it has ended, Done is
+// closed, Err reports the reason, and every write method returns an error
+// at once.
 type Session struct {
 	ep     *Endpoint
 	req    *Request
