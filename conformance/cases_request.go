@@ -334,10 +334,12 @@ func (s *server) checkHostile(name, query string, header http.Header, value stri
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		if len(header) > 0 {
-			// A server may refuse an oversized or malformed header by
-			// closing the connection before the client has finished
-			// sending it; the case checks afterwards that it still serves.
+		if len(header) > 0 || len(query) > 8<<10 {
+			// A server may refuse a malformed header or an oversized
+			// request line by answering and closing the connection while
+			// the client is still sending (the unread bytes turn the
+			// close into a reset, so the client may never see the
+			// answer); the case checks afterwards that it still serves.
 			c.Logf("%s: refused by closing the connection: %v", name, err)
 			return
 		}
