@@ -34,7 +34,9 @@ func TestMemoryFreesIdleTopics(t *testing.T) {
 }
 
 // A full topic's Append replaces its oldest entry in place: the history's
-// buffer neither grows nor moves, and holds MaxLen entries, oldest first.
+// buffer neither grows nor moves, holds MaxLen entries, oldest first, and
+// the newest is written over the slot of the one it evicts, not at the end
+// of a history shifted down by one (which costs a copy of all of it).
 func TestMemoryAppendOnAFullTopicIsInPlace(t *testing.T) {
 	const maxLen = 1000
 	m := NewMemory(Retention{MaxLen: maxLen})
@@ -46,7 +48,8 @@ func TestMemoryAppendOnAFullTopicIsInPlace(t *testing.T) {
 	m.mu.Lock()
 	buf := &m.topics["t"].entries.buf[0]
 	m.mu.Unlock()
-	for i := range 3 * maxLen {
+	const more = 3*maxLen + 7
+	for i := range more {
 		m.Append(ctx, "t", Event{Data: []byte(strconv.Itoa(i))})
 	}
 	m.mu.Lock()
@@ -55,7 +58,12 @@ func TestMemoryAppendOnAFullTopicIsInPlace(t *testing.T) {
 	if &r.buf[0] != buf || len(r.buf) != maxLen || r.len() != maxLen {
 		t.Errorf("the history's buffer moved or grew: %d entries in %d", r.len(), len(r.buf))
 	}
-	if got := string(r.at(0).Data); got != strconv.Itoa(2*maxLen) {
-		t.Errorf("oldest entry %q, want %d", got, 2*maxLen)
+	if got := string(r.at(0).Data); got != strconv.Itoa(more-maxLen) {
+		t.Errorf("oldest entry %q, want %d", got, more-maxLen)
+	}
+	// The first maxLen appends filled slots 0..maxLen-1; each later one
+	// took the slot of the oldest, so the newest sits in slot 6.
+	if got := string(r.buf[6].Data); got != strconv.Itoa(more-1) {
+		t.Errorf("slot 6 holds %q, want the newest entry %d: entries were moved, not overwritten", got, more-1)
 	}
 }
