@@ -84,7 +84,8 @@
 // whether its Append stays O(1) as the history grows.
 //
 // Stats reports subscribers per topic, queue depth, drops, slow-subscriber
-// disconnects, replays, resets by kind and backend errors;
+// disconnects, replays, resets by kind and backend errors (Totals the same
+// but per topic, at a cost that does not grow with the topics);
 // Options.OnSubscribe tells when a session is subscribed, and
 // Options.OnPublish how long each publish took.
 package hub

@@ -146,3 +146,39 @@ func benchFanoutFloor(b *testing.B, n int) {
 	close(stop)
 	stopped.Wait()
 }
+
+// BenchmarkStats reads a hub's counts with 100,000 sessions each on a topic
+// of its own (a topic per user): Stats copies the topics, Totals does not.
+func BenchmarkStats(b *testing.B) {
+	const n = 100_000
+	h := hub.New(hub.NewMemory(hub.Retention{}), hub.Options{})
+	defer h.Close()
+	ep := lifecycle.NewEndpoint(func(s *lifecycle.Session) error {
+		return h.Serve(s, s.Request().Path)
+	}, lifecycle.Options{Heartbeat: -1})
+	var opened, served sync.WaitGroup
+	opened.Add(n)
+	for i := range n {
+		served.Add(1)
+		go func() {
+			defer served.Done()
+			ep.Serve(context.Background(), countingTransport{&opened}, &lifecycle.Request{Method: "GET", Path: "user:" + strconv.Itoa(i)})
+		}()
+	}
+	opened.Wait()
+	for h.Totals().Subscriptions < n {
+		time.Sleep(time.Millisecond)
+	}
+	b.Run("Stats", func(b *testing.B) {
+		for range b.N {
+			h.Stats()
+		}
+	})
+	b.Run("Totals", func(b *testing.B) {
+		for range b.N {
+			h.Totals()
+		}
+	})
+	ep.Shutdown(context.Background())
+	served.Wait()
+}

@@ -111,9 +111,10 @@ type Hub struct {
 	startFailed atomic.Bool   // before ready, the backend failed or took over startSlow
 	done        chan struct{} // closed when the dispatcher has returned
 
-	mu     sync.Mutex
-	head   Pos                                 // the last position delivered to subscribers
-	topics map[string]map[*subscriber]struct{} // subscribers by topic
+	mu            sync.Mutex
+	head          Pos                                 // the last position delivered to subscribers
+	topics        map[string]map[*subscriber]struct{} // subscribers by topic
+	subscriptions int64                               // pairs of a subscriber and one of its topics, in topics
 
 	wakes []*subscriber // the dispatcher's: subscribers to wake once h.mu is released
 
@@ -278,7 +279,10 @@ func (h *Hub) Serve(s *lifecycle.Session, topics ...string) error {
 			subs = make(map[*subscriber]struct{})
 			h.topics[t] = subs
 		}
-		subs[sub] = struct{}{}
+		if _, dup := subs[sub]; !dup {
+			subs[sub] = struct{}{}
+			h.subscriptions++
+		}
 	}
 	h.stats.subscribed.Add(1)
 	head := h.head // everything after head will be queued for sub
@@ -305,8 +309,13 @@ func (h *Hub) unsubscribe(sub *subscriber) {
 	defer h.mu.Unlock()
 	h.stats.subscribed.Add(-1)
 	for _, t := range sub.topics {
-		delete(h.topics[t], sub)
-		if len(h.topics[t]) == 0 {
+		subs := h.topics[t]
+		if _, ok := subs[sub]; !ok {
+			continue // a topic named twice, already left
+		}
+		delete(subs, sub)
+		h.subscriptions--
+		if len(subs) == 0 {
 			delete(h.topics, t)
 		}
 	}
@@ -537,7 +546,9 @@ func (h *Hub) restart(p Pos) Pos {
 // Stats is a snapshot of a hub's state and counters. The counts are
 // running totals since New, but Subscribed and Queued.
 type Stats struct {
-	Subscribers     map[string]int   // subscribers per topic, on this instance
+	Subscribers     map[string]int   // subscribers per topic, on this instance (nil from Totals)
+	Topics          int              // topics with a subscriber, on this instance
+	Subscriptions   int64            // subscriptions (a session to one of its topics), on this instance
 	Subscribed      int64            // sessions subscribed now (in Serve), on this instance
 	Queued          int64            // events waiting in subscriber queues
 	Published       int64            // events published through this instance
@@ -565,11 +576,26 @@ func (c *counters) reset(kind string) {
 	}
 }
 
-// Stats returns the hub's current state and counters. It is cheap enough to
-// scrape every few seconds.
+// Stats returns the hub's current state and counters, with subscribers per
+// topic. Its cost grows with the number of topics (it copies them, holding
+// the lock the dispatcher takes for every event): for metrics collected
+// often on a hub with a topic per user, use Totals. Safe for concurrent use.
 func (h *Hub) Stats() Stats {
+	st := h.Totals()
+	st.Subscribers = make(map[string]int, st.Topics)
+	h.mu.Lock()
+	for t, subs := range h.topics {
+		st.Subscribers[t] = len(subs)
+	}
+	h.mu.Unlock()
+	return st
+}
+
+// Totals returns what Stats does but Subscribers, which is nil: a cost that
+// does not grow with the number of topics or subscribers. Safe for
+// concurrent use.
+func (h *Hub) Totals() Stats {
 	st := Stats{
-		Subscribers:     map[string]int{},
 		Queued:          h.stats.queued.Load(),
 		Published:       h.stats.published.Load(),
 		Dropped:         h.stats.dropped.Load(),
@@ -585,9 +611,7 @@ func (h *Hub) Stats() Stats {
 	}
 	st.Gaps = st.Resets[ResetGap] + st.Resets[ResetUnknownID]
 	h.mu.Lock()
-	for t, subs := range h.topics {
-		st.Subscribers[t] = len(subs)
-	}
+	st.Topics, st.Subscriptions = len(h.topics), h.subscriptions
 	h.mu.Unlock()
 	return st
 }

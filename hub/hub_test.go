@@ -333,3 +333,45 @@ func TestOnPublish(t *testing.T) {
 		t.Errorf("Published %d BackendErrors %d, want 1 and 1", st.Published, st.BackendErrors)
 	}
 }
+
+// Totals counts topics and subscriptions as Stats's map does, without the
+// map, through sessions arriving (one naming a topic twice) and leaving.
+func TestTotals(t *testing.T) {
+	srv := startHub(t, hub.NewMemory(hub.Retention{}), hub.Options{}, lifecycle.Options{})
+	check := func(topics int, subscriptions int64) {
+		t.Helper()
+		tot, st := srv.h.Totals(), srv.h.Stats()
+		var sum int64
+		for _, n := range st.Subscribers {
+			sum += int64(n)
+		}
+		if tot.Subscribers != nil {
+			t.Errorf("Totals has a Subscribers map: %v", tot.Subscribers)
+		}
+		if tot.Topics != topics || tot.Subscriptions != subscriptions {
+			t.Errorf("Totals: %d topics, %d subscriptions; want %d and %d", tot.Topics, tot.Subscriptions, topics, subscriptions)
+		}
+		if st.Topics != len(st.Subscribers) || st.Subscriptions != sum {
+			t.Errorf("Stats: %d topics, %d subscriptions, its map %v", st.Topics, st.Subscriptions, st.Subscribers)
+		}
+	}
+	check(0, 0)
+	a := srv.connect(t, "", "x")
+	b := srv.connect(t, "", "x", "y", "x")
+	c := srv.connect(t, "", "y")
+	d := srv.connect(t, "", "z")
+	waitSubscribers(t, srv.h, "x", 2)
+	waitSubscribers(t, srv.h, "y", 2)
+	waitSubscribers(t, srv.h, "z", 1)
+	check(3, 5)
+	b.Close()
+	d.Close()
+	waitSubscribers(t, srv.h, "z", 0)
+	waitSubscribers(t, srv.h, "x", 1)
+	check(2, 2)
+	a.Close()
+	c.Close()
+	waitSubscribers(t, srv.h, "x", 0)
+	waitSubscribers(t, srv.h, "y", 0)
+	check(0, 0)
+}

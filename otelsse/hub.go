@@ -83,7 +83,7 @@ func (m *HubMetrics) OnPublish(_ string, took time.Duration, err error) {
 	m.publish.Record(context.Background(), took.Seconds(), o)
 }
 
-// Observe reports h's state and counts (hub.Hub.Stats) each time the
+// Observe reports h's state and counts (hub.Hub.Totals) each time the
 // metrics are collected, until Close. It returns ErrObserved if the metrics
 // already observe a hub.
 func (m *HubMetrics) Observe(h *hub.Hub) error {
@@ -93,14 +93,10 @@ func (m *HubMetrics) Observe(h *hub.Hub) error {
 		return ErrObserved
 	}
 	reg, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		st := h.Stats()
-		var subscriptions int64
-		for _, n := range st.Subscribers {
-			subscriptions += int64(n)
-		}
+		st := h.Totals() // not Stats: its cost grows with the topics
 		o.ObserveInt64(m.subscribers, st.Subscribed, m.base)
-		o.ObserveInt64(m.subscriptions, subscriptions, m.base)
-		o.ObserveInt64(m.topics, int64(len(st.Subscribers)), m.base)
+		o.ObserveInt64(m.subscriptions, st.Subscriptions, m.base)
+		o.ObserveInt64(m.topics, int64(st.Topics), m.base)
 		o.ObserveInt64(m.queued, st.Queued, m.base)
 		o.ObserveInt64(m.published, st.Published, m.base)
 		o.ObserveInt64(m.dropped, st.Dropped, m.base)
