@@ -107,7 +107,7 @@ func (e *Endpoint) Serve(ctx context.Context, t Transport, r *Request) {
 	}
 	// The place is freed as soon as the session has released the transport,
 	// before OnClose: a client told of the end may reconnect at once.
-	sctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	sctx, cancel := context.WithCancelCause(r.ctx) // ctx's values, not its cancellation
 	s := &Session{
 		ep:     e,
 		req:    r,
