@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -137,14 +138,26 @@ func (m *Memory) Append(ctx context.Context, topic string, ev Event) (Entry, err
 	}
 	m.seq++
 	p := Pos{Seq: m.seq, Epoch: m.epoch}
-	e := Entry{Pos: p, ID: p.String(), Topic: topic, Type: ev.Type, Data: append([]byte(nil), ev.Data...), Time: now}
+	// The backend keeps copies of the caller's strings, as of its Data:
+	// they may alias a buffer the caller reuses (fasthttp's request, behind
+	// Fiber's c.Params), which would rewrite the topic under the map's key
+	// and the entries. A topic's name is copied once, a Type when it
+	// changes.
 	t := m.topics[topic]
 	if t == nil {
-		t = &memTopic{name: topic, trimmed: m.tombs[m.bucket(topic)]}
-		m.topics[topic] = t
+		name := strings.Clone(topic)
+		t = &memTopic{name: name, trimmed: m.tombs[m.bucket(name)]}
+		m.topics[name] = t
 	} else {
 		m.unlinkLocked(t)
 	}
+	typ := ev.Type
+	if n := t.entries.len(); n > 0 && t.entries.at(n-1).Type == typ {
+		typ = t.entries.at(n - 1).Type
+	} else {
+		typ = strings.Clone(typ)
+	}
+	e := Entry{Pos: p, ID: p.String(), Topic: t.name, Type: typ, Data: append([]byte(nil), ev.Data...), Time: now}
 	t.last = now
 	m.linkLocked(t)
 	if t.entries.len() == m.ret.MaxLen {
@@ -161,8 +174,9 @@ func (m *Memory) Append(ctx context.Context, topic string, ev Event) (Entry, err
 		if m.tokens == nil {
 			m.tokens = make(map[string]Entry)
 		}
-		m.tokens[ev.Token] = e
-		m.tokenQ = append(m.tokenQ, tokenRec{now, ev.Token})
+		tok := strings.Clone(ev.Token)
+		m.tokens[tok] = e
+		m.tokenQ = append(m.tokenQ, tokenRec{now, tok})
 	}
 	if m.wakeWaited {
 		close(m.wake)

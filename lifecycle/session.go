@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -259,9 +260,17 @@ func (s *Session) fail(err error) error {
 	return r
 }
 
+// isTimeout reports whether err is a write deadline passing
+// (Options.WriteTimeout, or a transport's own timeout).
 func isTimeout(err error) bool {
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		return true
+	}
+	// ETIMEDOUT is the kernel giving up on the connection (TCP_USER_TIMEOUT
+	// passed, or retransmissions went unanswered): a dead peer, a failed
+	// write, although its Timeout() reports true.
+	if errors.Is(err, syscall.ETIMEDOUT) {
+		return false
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,7 +168,12 @@ func TestWriteErrorsEndTheSession(t *testing.T) {
 		want error
 	}{
 		{os.ErrDeadlineExceeded, lifecycle.ErrWriteTimeout},
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}, lifecycle.ErrWriteTimeout},
 		{errors.New("broken pipe"), lifecycle.ErrWriteFailed},
+		// The kernel gave up on the connection (TCP_USER_TIMEOUT, or
+		// retransmissions unanswered): a dead peer, not the write deadline,
+		// although the error's Timeout() is true.
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ETIMEDOUT)}, lifecycle.ErrWriteFailed},
 	} {
 		var closed lifecycle.CloseInfo
 		s, m, done := openSession(t, lifecycle.Options{Heartbeat: -1,

@@ -113,6 +113,12 @@ func TestHubMetrics(t *testing.T) {
 	if ev := hubtest.Connect(t, addr, "garbage", "a").Next(t); ev.Data != hub.ResetUnknownID {
 		t.Fatalf("made-up ID: %+v", ev)
 	}
+	// That reset is written before the session subscribes, at the head it
+	// names: an event published before it has subscribed is replayed to it
+	// (counted in events.replayed), and past the history kept, it gets a
+	// gap reset of its own. Publish once it has subscribed (a, ab and it;
+	// a's first connection gone).
+	hubtest.WaitSubscribers(t, h, "a", 3)
 	// Past the history kept (5 events), a gap reset. Each event is
 	// delivered before the next is published: a hub that fell more than
 	// the history behind would send its subscribers resets of its own.

@@ -110,11 +110,22 @@ func browse(t *testing.T, chromium, framework, shot string) {
 	// Leaving the page first fires pagehide, as closing a tab by hand does
 	// (the page then sends its goodbye beacon, for the log's detection time);
 	// closing the tab through the DevTools protocol alone skips it.
+	//
+	// The 2 s count from the moment the page has been left, not from the
+	// request to leave it: under load Chromium took up to 1.5 s to navigate
+	// to about:blank, which failed the check with sessions that ended
+	// 2.2 s after the request but 0.3 to 0.9 s after the page was left (in
+	// every run measured, the sessions ended after the page had been left:
+	// Chromium closes its connections later still). The server's own
+	// detection is checked to 2 s on raw TCP by the conformance cases
+	// client-close-while-idle and others.
 	before := stats(t, base)
-	closedAt := time.Now()
+	leaving := time.Now()
 	if err := chromedp.Do(pageA, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("leaving page A: %v", err)
 	}
+	closedAt := time.Now()
+	t.Logf("leaving page A took %v", closedAt.Sub(leaving))
 	closeA()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
