@@ -47,7 +47,7 @@ func (p *proxy) accept() {
 		}
 		d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 			var serr error
-			c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1) })
+			c.Control(func(fd uintptr) { serr = shrinkReceiveBuffer(fd) })
 			return serr
 		}}
 		server, err := d.Dial("tcp", p.target)

@@ -32,6 +32,12 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== cross-build (what users import, and the conformance suite, on macOS and Windows)"
+libs=$(go list ./... | grep -v -e /cmd/ -e /internal/)
+for os in darwin windows; do
+  GOOS=$os go build $libs
+done
+
 echo "== staticcheck (pinned)"
 go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 "$(go env GOPATH)/bin/staticcheck" ./...
