@@ -34,6 +34,7 @@
 package redisbackend
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -43,6 +44,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,6 +182,12 @@ func await[T any](ctx context.Context, f func() (T, error)) (T, error) {
 // Append implements hub.Backend. It is idempotent across retries: see the
 // package documentation.
 func (b *Backend) Append(ctx context.Context, topic string, ev hub.Event) (hub.Entry, error) {
+	// Copies first: the call may go on after Append has returned (when
+	// ctx ends first), and the caller's strings and bytes may alias a
+	// buffer it reuses (fasthttp's request, behind Fiber's c.Params and
+	// c.Body). One copy per publish, against a round trip to Redis.
+	topic, ev.Type, ev.Token = strings.Clone(topic), strings.Clone(ev.Type), strings.Clone(ev.Token)
+	ev.Data = bytes.Clone(ev.Data)
 	now := time.Now()
 	ms := now.UnixMilli()
 	var cutoff int64

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.uber.org/goleak"
 
@@ -129,3 +130,33 @@ func twoInstances(t *testing.T) (srv *redistest.Server, a *hub.Hub, addrA string
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Append keeps nothing of the caller's: a topic and data aliasing a buffer
+// the caller rewrites once Append has returned (as Fiber's c.Params and
+// c.Body alias fasthttp's request buffer) leave the stored event and the
+// returned Entry as they were given.
+func TestAppendKeepsNothingOfTheCallers(t *testing.T) {
+	srv := redistest.Start(t)
+	b := redisbackend.New(srv.Client(t), redisbackend.Options{Prefix: redistest.Unique(t)})
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	head, err := b.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := []byte("topic-a|data-a|type-a")
+	str := unsafe.String(unsafe.SliceData(buf), len(buf)) // as fasthttp's b2s
+	e, err := b.Append(ctx, str[:7], hub.Event{Type: str[15:], Data: buf[8:14]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "topic-b|data-b|type-b")
+	if e.Topic != "topic-a" || string(e.Data) != "data-a" || e.Type != "type-a" {
+		t.Errorf("the returned entry changed with the caller's buffer: %q %q %q", e.Topic, e.Data, e.Type)
+	}
+	es, _, err := b.Range(ctx, "topic-a", head, e.Pos)
+	if err != nil || len(es) != 1 || string(es[0].Data) != "data-a" || es[0].Type != "type-a" {
+		t.Errorf("stored under topic-a: %+v, %v; want the one event as given", es, err)
+	}
+}
