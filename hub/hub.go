@@ -544,7 +544,8 @@ func (h *Hub) restart(p Pos) Pos {
 }
 
 // Stats is a snapshot of a hub's state and counters. The counts are
-// running totals since New, but Subscribed and Queued.
+// running totals since New, but Subscribers, Topics, Subscriptions,
+// Subscribed and Queued, which are current.
 type Stats struct {
 	Subscribers     map[string]int   // subscribers per topic, on this instance (nil from Totals)
 	Topics          int              // topics with a subscriber, on this instance
@@ -582,12 +583,14 @@ func (c *counters) reset(kind string) {
 // often on a hub with a topic per user, use Totals. Safe for concurrent use.
 func (h *Hub) Stats() Stats {
 	st := h.Totals()
-	st.Subscribers = make(map[string]int, st.Topics)
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Read again with the map, so that they agree.
+	st.Topics, st.Subscriptions = len(h.topics), h.subscriptions
+	st.Subscribers = make(map[string]int, st.Topics)
 	for t, subs := range h.topics {
 		st.Subscribers[t] = len(subs)
 	}
-	h.mu.Unlock()
 	return st
 }
 
